@@ -1,0 +1,216 @@
+"""The annotate stage: corpus image -> faces rows (box, 68 keypoints, aligned crop, group masks).
+
+`annotate_image` is the pure per-image function; `AnnotateActor` keeps one detector loaded per Ray actor;
+`run_annotate` streams pending shards through an actor pool and writes each shard as soon as all of its
+images are back. Every image yields at least one row: failures are rows with a status, never exceptions.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from PIL import Image
+
+from mgmtn.align import align_face
+from mgmtn.masks import pack_masks
+from pipeline.decode import ImageError, decode_image
+from pipeline.detectors import create_detector
+from pipeline.shards import FACES_SCHEMA, ShardStore
+from pipeline.sources import Corpus, SourceError, open_corpus, read_image_bytes
+
+log = logging.getLogger(__name__)
+
+ROW_SCHEMA = FACES_SCHEMA.append(pa.field("idx", pa.int64()))  # idx orders rows; dropped before writing
+
+
+def encode_crop(crop: np.ndarray, fmt: str, quality: int) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "png":
+        Image.fromarray(crop).save(buf, format="PNG", optimize=False)
+    else:
+        Image.fromarray(crop).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _failed_row(base: dict, status: str, error: str, width: int = 0, height: int = 0) -> dict:
+    return {**base, "face_idx": -1, "face_count": 0, "status": status, "error": error,
+            "width": width, "height": height}  # fmt: skip
+
+
+def annotate_image(
+    corpus: Corpus, rel: str, idx: int, shard: int, detector: Any, cfg: dict
+) -> list[dict[str, Any]]:
+    """All rows for one image: one per kept face, largest first, or one row with a failure status."""
+    base = {"idx": idx, "image_id": rel, "path": f"{corpus.url.rstrip('/')}/{rel}", "shard": shard}
+    det, align, ann = cfg["detect"], cfg["align"], cfg["annotate"]
+    try:
+        data = read_image_bytes(corpus, rel, ann["max_file_bytes"])
+        img = decode_image(data, max_pixels=det["max_pixels"], max_side=det["max_side"])
+    except (SourceError, ImageError) as e:
+        return [_failed_row(base, e.status, e.message)]
+    except Exception as e:  # a bug or an exotic file must cost one row, not the run
+        return [_failed_row(base, "decode_error", f"{type(e).__name__}: {e}")]
+    try:
+        faces = detector.detect(img.rgb)
+    except Exception as e:
+        return [_failed_row(base, "detect_error", f"{type(e).__name__}: {e}", img.width, img.height)]
+    if not faces:
+        return [_failed_row(base, "no_face", "no face detected", img.width, img.height)]
+    rows = []
+    kept = faces[: ann["max_faces"]]
+    for i, face in enumerate(kept):
+        try:
+            a = align_face(img.rgb, face.landmarks, align["crop_size"], align["mask_size"])
+        except Exception as e:
+            rows.append({**_failed_row(base, "align_error", f"{type(e).__name__}: {e}", img.width, img.height),
+                         "face_idx": i, "face_count": len(faces)})  # fmt: skip
+            continue
+        rows.append(
+            {
+                **base,
+                "face_idx": i,
+                "face_count": len(faces),
+                "status": "ok",
+                "error": None,
+                "width": img.width,
+                "height": img.height,
+                "bbox": (np.asarray(face.bbox, np.float64) * img.scale).astype(np.float32),
+                "det_score": float(face.score),
+                "landmarks": (np.asarray(face.landmarks, np.float64) * img.scale).astype(np.float32).ravel(),
+                "crop": encode_crop(a.crop, align["crop_format"], align["crop_quality"]),
+                "masks": pack_masks(a.masks),
+            }
+        )
+    return rows
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    cols = {f.name: [r.get(f.name) for r in rows] for f in ROW_SCHEMA}
+    for name in ("bbox", "landmarks"):
+        cols[name] = [None if v is None else v.tolist() for v in cols[name]]
+    return pa.table(cols, schema=ROW_SCHEMA)
+
+
+class AnnotateActor:
+    """Ray Data callable class: loads the detector once, then maps manifest batches to faces rows."""
+
+    def __init__(self, corpus_url: str, detector_name: str, cfg: dict, threads: int = 1):
+        import torch
+
+        torch.set_num_threads(max(1, threads))  # Ray sets OMP_NUM_THREADS=1 in workers
+        self.corpus = open_corpus(corpus_url)
+        self.detector = create_detector(detector_name, cfg["detect"])
+        self.cfg = cfg
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows: list[dict] = []
+        for idx, rel, shard in zip(
+            batch["idx"].to_pylist(), batch["image_id"].to_pylist(), batch["shard"].to_pylist(), strict=True
+        ):
+            rows.extend(annotate_image(self.corpus, rel, idx, shard, self.detector, self.cfg))
+        return rows_to_table(rows)
+
+
+def shard_stats(table: pa.Table, expected_images: int) -> dict:
+    statuses = Counter(table["status"].to_pylist())
+    images = int(pc.sum(pc.less_equal(table["face_idx"], 0)).as_py() or 0)
+    return {
+        "images": images,
+        "expected_images": expected_images,
+        "rows": table.num_rows,
+        "faces": statuses.get("ok", 0),
+        "statuses": dict(sorted(statuses.items())),
+    }
+
+
+class ShardAssembler:
+    """Collects streamed rows per shard and hands back a shard once all of its images have arrived."""
+
+    def __init__(self, expected: dict[int, int]):
+        self.expected = dict(expected)
+        self.parts: dict[int, list[pa.Table]] = defaultdict(list)
+        self.seen: Counter = Counter()
+
+    def add(self, batch: pa.Table) -> list[tuple[int, pa.Table]]:
+        ready = []
+        shards = batch["shard"]
+        for s in pc.unique(shards).to_pylist():
+            part = batch.filter(pc.equal(shards, s))
+            self.parts[s].append(part)
+            self.seen[s] += int(pc.sum(pc.less_equal(part["face_idx"], 0)).as_py() or 0)
+            if self.seen[s] >= self.expected[s]:
+                table = pa.concat_tables(self.parts.pop(s)).sort_by([("idx", "ascending"), ("face_idx", "ascending")])
+                ready.append((s, table))
+        return ready
+
+    def missing(self) -> dict[int, int]:
+        return {s: n - self.seen[s] for s, n in self.expected.items() if self.seen[s] < n}
+
+
+def run_annotate(
+    manifest: pa.Table,
+    corpus_url: str,
+    faces_url: str,
+    cfg: dict,
+    detector_name: str,
+    metadata: dict[str, str],
+    progress: bool = True,
+) -> dict:
+    """Annotate every manifest shard that is not done yet; returns counts for this call."""
+    import ray
+    from tqdm.auto import tqdm
+
+    from pipeline.runtime import actor_pool, cluster_gpus, init_ray
+
+    store = ShardStore(faces_url)
+    store.remove_temp_files()
+    done = store.done_shards()
+    pending = manifest.filter(pc.invert(pc.is_in(manifest["shard"], pa.array(sorted(done), pa.int32()))))
+    expected = Counter(pending["shard"].to_pylist())
+    result = {"shards_total": len(set(manifest["shard"].to_pylist())), "shards_skipped": len(done),
+              "shards_written": 0, "images": pending.num_rows, "seconds": 0.0}  # fmt: skip
+    if pending.num_rows == 0:
+        log.info("annotate: all %d shards already done", result["shards_total"])
+        return result
+
+    init_ray()
+    ann = cfg["annotate"]
+    uses_gpu = detector_name == "face-alignment" and cluster_gpus() > 0
+    size, resources = actor_pool(ann["actors"], ann["actor_cpus"], cluster_gpus() if uses_gpu else 0)
+    bs = ann["batch_size"]
+    blocks = [pending.slice(i, bs) for i in range(0, pending.num_rows, bs)]
+    ds = ray.data.from_arrow(blocks).map_batches(
+        AnnotateActor,
+        fn_constructor_kwargs={"corpus_url": corpus_url, "detector_name": detector_name, "cfg": cfg,
+                               "threads": max(1, round(ann["actor_cpus"]))},  # fmt: skip
+        batch_size=bs,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=size),
+        # An actor killed mid-batch is restarted and its batch retried, so no rows are lost.
+        ray_remote_args={**resources, "max_restarts": 3, "max_task_retries": 3},
+    )
+    t0 = time.perf_counter()
+    asm = ShardAssembler(expected)
+    bar = tqdm(total=pending.num_rows, desc="annotate", unit="img", disable=not progress)
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        bar.update(int(pc.sum(pc.less_equal(batch["face_idx"], 0)).as_py() or 0))
+        for s, table in asm.add(batch):
+            stats = shard_stats(table, expected[s])
+            stats["detector"] = detector_name
+            store.write(s, table.drop_columns(["idx"]), stats, metadata)
+            result["shards_written"] += 1
+            log.info("faces shard %05d: %d images, %d faces, statuses %s",
+                     s, stats["images"], stats["faces"], stats["statuses"])  # fmt: skip
+    bar.close()
+    missing = asm.missing()
+    if missing:
+        raise RuntimeError(f"annotate lost images in shards {missing}; nothing was marked done for them")
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    return result

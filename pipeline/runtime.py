@@ -1,0 +1,62 @@
+"""Ray start-up: a local runtime sized to this machine, or an existing cluster when given an address."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Start (or join) Ray once per process.
+
+    `address` (or RAY_ADDRESS) joins a running cluster; otherwise a local runtime starts without the
+    dashboard (it costs memory and start-up time and nobody looks at it in a batch job).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        log.info("joining Ray cluster at %s", address)
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=True,
+            configure_logging=False,
+        )
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # our own per-image bar and per-shard logs are the progress
+    ctx.max_errored_blocks = 0  # a lost block would be lost rows: fail loudly instead
+    ctx.print_on_execution_start = False
+
+
+def cluster_cpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 1))
+
+
+def cluster_gpus() -> int:
+    """GPUs Ray can schedule. Asking for num_gpus on a GPU-less cluster would wait, not fail (NOTES)."""
+    import ray
+
+    return int(ray.cluster_resources().get("GPU", 0))
+
+
+def actor_pool(requested: int, actor_cpus: float, gpus: int) -> tuple[int, dict]:
+    """(pool size, per-actor resources) for a model stage.
+
+    With GPUs: one actor per GPU. On CPUs: one actor per CPU by default, each asking for a fraction of a
+    CPU so Ray's read/decode tasks still get scheduled (two num_cpus=1 actors on 2 CPUs deadlock).
+    """
+    if gpus > 0:
+        return (requested or gpus), {"num_gpus": 1, "num_cpus": actor_cpus}
+    size = requested or max(1, int(cluster_cpus()))
+    return size, {"num_cpus": actor_cpus}

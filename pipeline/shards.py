@@ -1,0 +1,121 @@
+"""Table schemas and the shard store: atomic shard writes, done markers, resume.
+
+A shard is done when its stats file exists. The Parquet file is renamed into place first and the stats
+file written last, so a run killed at any moment leaves either a done shard or one that the next run
+rewrites from scratch; readers globbing `*.parquet` never see a temp file (those end in `.tmp-*`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import uuid
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mgmtn.attributes import ATTRIBUTE_COLUMNS
+
+FACES_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("path", pa.string()),
+        ("shard", pa.int32()),
+        ("face_idx", pa.int16()),  # 0 = largest face; -1 on rows that carry no face
+        ("face_count", pa.int16()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("bbox", pa.list_(pa.float32(), 4)),
+        ("det_score", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 136)),
+        ("crop", pa.binary()),
+        ("masks", pa.binary()),
+    ]
+)
+
+ATTRIBUTES_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("path", pa.string()),
+        ("shard", pa.int32()),
+        ("face_idx", pa.int16()),
+        ("status", pa.string()),
+        ("bbox", pa.list_(pa.float32(), 4)),
+        *[(c, pa.float32()) for c in ATTRIBUTE_COLUMNS],
+        ("model", pa.string()),
+    ]
+)
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+class ShardStore:
+    """One output table (`OUT/faces`, `OUT/attributes`) on any fsspec filesystem."""
+
+    def __init__(self, url: str, storage_options: dict | None = None):
+        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.url, self.root = url, root.rstrip("/")
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def parquet_path(self, index: int) -> str:
+        return posixpath.join(self.root, f"{shard_name(index)}.parquet")
+
+    def stats_path(self, index: int) -> str:
+        return posixpath.join(self.root, f"{shard_name(index)}.stats.json")
+
+    def done_shards(self) -> set[int]:
+        done = set()
+        for p in self.fs.glob(posixpath.join(self.root, "shard-*.stats.json")):
+            name = posixpath.basename(p)
+            try:
+                idx = int(name[len("shard-") : -len(".stats.json")])
+            except ValueError:
+                continue
+            if self.fs.exists(self.parquet_path(idx)):
+                done.add(idx)
+        return done
+
+    def read_stats(self, index: int) -> dict:
+        with self.fs.open(self.stats_path(index), "r") as fh:
+            return json.load(fh)
+
+    def _atomic_write(self, final: str, write: Any) -> None:
+        tmp = f"{final}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            with self.fs.open(tmp, "wb") as fh:
+                write(fh)
+            self.fs.mv(tmp, final)
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+
+    def write(self, index: int, table: pa.Table, stats: dict, metadata: dict[str, str]) -> None:
+        """Write one shard and then its done marker. Same rows and metadata give the same bytes."""
+        if self.fs.exists(self.stats_path(index)):  # a stale marker must never vouch for the new file
+            self.fs.rm(self.stats_path(index))
+        meta = dict(table.schema.metadata or {})
+        meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(meta)
+        self._atomic_write(
+            self.parquet_path(index),
+            lambda fh: pq.write_table(table, fh, compression="zstd", row_group_size=1024),
+        )
+        body = json.dumps(stats, indent=1, sort_keys=True).encode()
+        self._atomic_write(self.stats_path(index), lambda fh: fh.write(body))
+
+    def remove_temp_files(self) -> int:
+        """Delete temp files left by killed runs; returns how many."""
+        stale = self.fs.glob(posixpath.join(self.root, "*.tmp-*"))
+        for p in stale:
+            self.fs.rm(p)
+        return len(stale)
+
+    def all_stats(self) -> list[dict]:
+        return [self.read_stats(i) for i in sorted(self.done_shards())]
