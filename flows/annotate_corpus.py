@@ -9,52 +9,55 @@ With no --corpus it runs on a small demo corpus built from photos shipped inside
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import posixpath
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-import fsspec
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from conf import load_config
-from pipeline.annotate import run_annotate
-from pipeline.detectors import create_detector, resolve_detector
+from pipeline.annotate import annotate_to
+from pipeline.report import contact_sheet, prevalence, write_overlays
+from pipeline.score import default_model, run_score
 from pipeline.locking import OutputLock
 from pipeline.shards import ShardStore
-from pipeline.sources import load_or_create_manifest, open_corpus
 from pipeline.summary import faces_summary, format_summary
-from pipeline.versions import package_versions
-
-
-@task(name="manifest")
-def manifest_task(corpus_url: str, out: str, shard_size: int, limit: int | None):
-    corpus = open_corpus(corpus_url)
-    out_fs, out_root = fsspec.core.url_to_fs(out)
-    return load_or_create_manifest(corpus, out_fs, out_root.rstrip("/"), shard_size, limit)
 
 
 @task(name="annotate")
-def annotate_task(manifest, corpus_url: str, out: str, cfg: dict, detector: str, metadata: dict, progress: bool):
-    return run_annotate(manifest, corpus_url, f"{out.rstrip('/')}/faces", cfg, detector, metadata, progress)
+def annotate_task(corpus: str, out: str, cfg: dict, detector: str, limit: int | None, progress: bool) -> dict:
+    return annotate_to(corpus, out, cfg, detector, limit, progress)
 
 
-def _faces_metadata(cfg: dict, detector: str, detector_version: str) -> dict[str, str]:
-    from mgmtn.attributes import GROUPS
+@task(name="score")
+def score_task(out: str, model: str, cfg: dict, progress: bool) -> dict:
+    return run_score(out, model, cfg, progress)
 
-    # Only what determines the rows goes here, so a rerun writes byte-identical shards.
-    return {
-        "mgmtn.table": "faces",
-        "mgmtn.schema_version": "1",
-        "mgmtn.detector": detector,
-        "mgmtn.detector_version": detector_version,
-        "mgmtn.groups": json.dumps(list(GROUPS)),
-        "mgmtn.config": json.dumps({k: cfg[k] for k in ("align", "detect")}, sort_keys=True),
-        "mgmtn.versions": json.dumps(package_versions(), sort_keys=True),
-    }
+
+@task(name="report")
+def report_task(out: str, faces_glob: str, scored: bool, cfg: dict) -> list[str]:
+    """Overlays and a contact sheet on local outputs (pictures are for people at this machine)."""
+    if "://" in out:
+        return []
+    pics = Path(out) / "pictures"
+    paths = write_overlays(faces_glob, pics, 4, cfg["align"]["mask_size"])
+    if scored:
+        attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
+        paths.append(contact_sheet(faces_glob, attrs_glob, pics / "contact-sheet.png",
+                                   threshold=cfg["score"]["threshold"]))  # fmt: skip
+    return [str(p) for p in paths]
+
+
+def _released_model(logger) -> Path | None:
+    try:
+        return default_model()
+    except FileNotFoundError as e:
+        logger.warning("%s: writing faces only", e)
+        return None
 
 
 @flow(name="annotate-corpus", log_prints=True)
@@ -85,24 +88,32 @@ def annotate_corpus(
         from pipeline.runtime import init_ray
 
         init_ray(ray_address)
-    det_name = resolve_detector(detector)
-    det = create_detector(det_name, cfg["detect"])  # fail fast, before Ray starts, if weights are missing
     stage_seconds: dict[str, float] = {}
     with OutputLock(out):
         t = time.perf_counter()
-        manifest = manifest_task(corpus, out, cfg["annotate"]["shard_size"], limit)
-        stage_seconds["manifest"] = time.perf_counter() - t
-        logger.info("manifest: %d images in %d shards", manifest.num_rows, len(set(manifest["shard"].to_pylist())))
-        t = time.perf_counter()
-        meta = _faces_metadata(cfg, det_name, det.version)
-        annotate_task(manifest, corpus, out, cfg, det_name, meta, progress)
+        ann = annotate_task(corpus, out, cfg, detector, limit, progress)
         stage_seconds["annotate"] = time.perf_counter() - t
+        faces_glob = posixpath.join(out.rstrip("/"), "faces", "*.parquet")
+        model_path = model or _released_model(logger)
+        prev: dict[str, float] = {}
+        if model_path:
+            t = time.perf_counter()
+            sc = score_task(out, str(model_path), cfg, progress)
+            stage_seconds["score"] = time.perf_counter() - t
+            attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
+            prev = prevalence(attrs_glob, cfg["score"]["threshold"])
+        t = time.perf_counter()
+        pictures = report_task(out, faces_glob, bool(model_path), cfg)
+        stage_seconds["report"] = time.perf_counter() - t
         summary = {
             "corpus": corpus,
             "out": out,
-            "detector": det_name,
-            "detector_version": det.version,
+            "detector": ann["detector"],
+            "detector_version": ann["detector_version"],
+            "model": str(model_path) if model_path else None,
             "faces": faces_summary(ShardStore(posixpath.join(out.rstrip("/"), "faces"))),
+            "prevalence": prev,
+            "pictures": pictures,
             "stage_seconds": {k: round(v, 2) for k, v in stage_seconds.items()},
             "wall_seconds": round(time.perf_counter() - t_start, 2),
             "config": cfg,

@@ -4,7 +4,10 @@ No Ray or Prefect here. For data-parallel training pass a DataLoader with a Dist
 `sampler.set_epoch` is the caller's job) and a DDP-wrapped model: the loop forwards through the wrapper
 (gradient sync) and reaches the inner model via `getattr(model, "module", model)` for everything else.
 With DDP and masks="keypoints", batches must carry masks (else the AML gets no gradient: DDP would need
-find_unused_parameters=True).
+find_unused_parameters=True). Under DDP, do not give `train_one_epoch` a `deadline` or `build_scheduler`
+a `time_budget_s` as they stand: both read each rank's own clock, so ranks could stop at different steps
+(a hang in the gradient all-reduce) or drift apart in learning rate. Decide the stop on rank 0 and
+broadcast it, or use the step-based schedule only.
 
 Augmentation runs in torch on whole batches on the training device (cheap on a GPU, no worker processes
 on a CPU): brightness/contrast jitter, horizontal flip and a small translation. Flip and translation move
@@ -77,7 +80,9 @@ def _augment(x: torch.Tensor, m: torch.Tensor | None) -> tuple[torch.Tensor, tor
     theta[:, 0, 0] = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0)
     theta[:, 1, 1] = 1.0
     # Whole-pixel shifts of the image (in normalised coordinates a pixel is 2/side).
-    shift = torch.randint(-round(MAX_SHIFT * x.shape[-1]), round(MAX_SHIFT * x.shape[-1]) + 1, (b, 2), device=dev)
+    shift = torch.randint(
+        -round(MAX_SHIFT * x.shape[-1]), round(MAX_SHIFT * x.shape[-1]) + 1, (b, 2), device=dev
+    )
     theta[:, :, 2] = shift.float() * 2 / torch.tensor([x.shape[-1], x.shape[-2]], device=dev)
     x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
     if m is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from mgmtn.align import align_face
 from mgmtn.masks import pack_masks
 from pipeline.decode import ImageError, decode_image
 from pipeline.detectors import create_detector
-from pipeline.shards import FACES_SCHEMA, ShardStore
+from pipeline.shards import FACES_SCHEMA, ShardAssembler, ShardStore
 from pipeline.sources import Corpus, SourceError, open_corpus, read_image_bytes
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def annotate_image(
     except Exception as e:  # a bug or an exotic file must cost one row, not the run
         return [_failed_row(base, "decode_error", f"{type(e).__name__}: {e}")]
     try:
-        faces = detector.detect(img.rgb)
+        faces = detector.detect(img.rgb, img.scale)
     except Exception as e:
         return [_failed_row(base, "detect_error", f"{type(e).__name__}: {e}", img.width, img.height)]
     if not faces:
@@ -83,7 +83,7 @@ def annotate_image(
                 "height": img.height,
                 "bbox": (np.asarray(face.bbox, np.float64) * img.scale).astype(np.float32),
                 "det_score": float(face.score),
-                "landmarks": (np.asarray(face.landmarks, np.float64) * img.scale).astype(np.float32).ravel(),
+                "landmarks": img.to_full(face.landmarks).astype(np.float32).ravel(),
                 "crop": encode_crop(a.crop, align["crop_format"], align["crop_quality"]),
                 "masks": pack_masks(a.masks),
             }
@@ -118,9 +118,14 @@ class AnnotateActor:
         return rows_to_table(rows)
 
 
+def images_in(table: pa.Table) -> int:
+    """Every image has exactly one row with face_idx 0 (its largest face) or -1 (no face / failure)."""
+    return int(pc.sum(pc.less_equal(table["face_idx"], 0)).as_py() or 0)
+
+
 def shard_stats(table: pa.Table, expected_images: int) -> dict:
     statuses = Counter(table["status"].to_pylist())
-    images = int(pc.sum(pc.less_equal(table["face_idx"], 0)).as_py() or 0)
+    images = images_in(table)
     return {
         "images": images,
         "expected_images": expected_images,
@@ -128,30 +133,6 @@ def shard_stats(table: pa.Table, expected_images: int) -> dict:
         "faces": statuses.get("ok", 0),
         "statuses": dict(sorted(statuses.items())),
     }
-
-
-class ShardAssembler:
-    """Collects streamed rows per shard and hands back a shard once all of its images have arrived."""
-
-    def __init__(self, expected: dict[int, int]):
-        self.expected = dict(expected)
-        self.parts: dict[int, list[pa.Table]] = defaultdict(list)
-        self.seen: Counter = Counter()
-
-    def add(self, batch: pa.Table) -> list[tuple[int, pa.Table]]:
-        ready = []
-        shards = batch["shard"]
-        for s in pc.unique(shards).to_pylist():
-            part = batch.filter(pc.equal(shards, s))
-            self.parts[s].append(part)
-            self.seen[s] += int(pc.sum(pc.less_equal(part["face_idx"], 0)).as_py() or 0)
-            if self.seen[s] >= self.expected[s]:
-                table = pa.concat_tables(self.parts.pop(s)).sort_by([("idx", "ascending"), ("face_idx", "ascending")])
-                ready.append((s, table))
-        return ready
-
-    def missing(self) -> dict[int, int]:
-        return {s: n - self.seen[s] for s, n in self.expected.items() if self.seen[s] < n}
 
 
 def run_annotate(
@@ -194,13 +175,15 @@ def run_annotate(
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=size),
         # An actor killed mid-batch is restarted and its batch retried, so no rows are lost.
-        ray_remote_args={**resources, "max_restarts": 3, "max_task_retries": 3},
+        max_restarts=3,
+        max_task_retries=3,
+        **resources,
     )
     t0 = time.perf_counter()
-    asm = ShardAssembler(expected)
+    asm = ShardAssembler(expected, count=images_in, sort_keys=["idx", "face_idx"])
     bar = tqdm(total=pending.num_rows, desc="annotate", unit="img", disable=not progress)
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        bar.update(int(pc.sum(pc.less_equal(batch["face_idx"], 0)).as_py() or 0))
+        bar.update(images_in(batch))
         for s, table in asm.add(batch):
             stats = shard_stats(table, expected[s])
             stats["detector"] = detector_name
@@ -214,3 +197,46 @@ def run_annotate(
         raise RuntimeError(f"annotate lost images in shards {missing}; nothing was marked done for them")
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
+
+
+def faces_metadata(cfg: dict, detector: str, detector_version: str) -> dict[str, str]:
+    """Key-value metadata of every faces shard. Only what determines the rows goes here (no timestamps),
+    so a rerun writes byte-identical shards."""
+    import json
+
+    from mgmtn.attributes import GROUPS
+    from pipeline.versions import package_versions
+
+    return {
+        "mgmtn.table": "faces",
+        "mgmtn.schema_version": "1",
+        "mgmtn.detector": detector,
+        "mgmtn.detector_version": detector_version,
+        "mgmtn.groups": json.dumps(list(GROUPS)),
+        "mgmtn.config": json.dumps({k: cfg[k] for k in ("align", "detect")}, sort_keys=True),
+        "mgmtn.versions": json.dumps(package_versions(), sort_keys=True),
+    }
+
+
+def annotate_to(
+    corpus_url: str, out: str, cfg: dict, detector: str = "auto", limit: int | None = None, progress: bool = True
+) -> dict:
+    """Manifest + annotate, resumable: `out/manifest.parquet` and `out/faces/`. Returns what was done."""
+    import fsspec
+
+    from pipeline.detectors import resolve_detector
+    from pipeline.sources import load_or_create_manifest
+
+    t0 = time.perf_counter()
+    det_name = resolve_detector(detector, cfg["detect"])
+    det = create_detector(det_name, cfg["detect"])  # fail fast, before Ray starts, if weights are missing
+    corpus = open_corpus(corpus_url)
+    out_fs, out_root = fsspec.core.url_to_fs(out)
+    manifest = load_or_create_manifest(corpus, out_fs, out_root.rstrip("/"), cfg["annotate"]["shard_size"], limit)
+    t1 = time.perf_counter()
+    log.info("manifest: %d images in %d shards (%.1f s)", manifest.num_rows,
+             len(set(manifest["shard"].to_pylist())), t1 - t0)  # fmt: skip
+    result = run_annotate(manifest, corpus_url, f"{out.rstrip('/')}/faces", cfg, det_name,
+                          faces_metadata(cfg, det_name, det.version), progress)  # fmt: skip
+    return {**result, "detector": det_name, "detector_version": det.version, "images_total": manifest.num_rows,
+            "manifest_seconds": round(t1 - t0, 2)}  # fmt: skip

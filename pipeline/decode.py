@@ -74,13 +74,18 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int, min_side: int =
     except _BOMB as e:
         raise ImageError("too_large", str(e)) from None
     except UnidentifiedImageError:
-        raise ImageError("not_an_image", _sniff(data)) from None
+        fmt = _signature(data)
+        if fmt is None:
+            raise ImageError("not_an_image", _sniff(data)) from None
+        status = "truncated" if _cut_short(data, fmt) else "decode_error"
+        raise ImageError(status, f"{fmt} signature but unreadable header") from None
     except (OSError, EOFError) as e:
         text = str(e) or type(e).__name__
-        if isinstance(e, EOFError) or "truncated" in text:
+        fmt = _signature(data)
+        if isinstance(e, EOFError) or "truncated" in text.lower() or (fmt and _cut_short(data, fmt)):
             raise ImageError("truncated", text) from None
         raise ImageError("decode_error", text) from None
-    except Exception as e:  # noqa: BLE001 - any decoder failure is a per-image status
+    except Exception as e:  # any decoder failure is a per-image status
         raise ImageError("decode_error", f"{type(e).__name__}: {e}") from None
 
 
@@ -100,6 +105,8 @@ def _decode(data: bytes, max_pixels: int, max_side: int, min_side: int) -> Decod
         if max(w, h) > max_side:
             s = max_side / max(w, h)
             target = (max(1, round(w * s)), max(1, round(h * s)))
+            if min(target) < min_side:  # a 20000x16 strip would reach detectors as 1024x1
+                raise ImageError("too_small", f"{w}x{h} reduces to {target[0]}x{target[1]} for max_side {max_side}")
             if isinstance(img, JpegImageFile):
                 # libjpeg decodes at 1/2, 1/4 or 1/8 scale, never below `target`; `box` is the true
                 # extent in the reduced image (edge blocks are padded), so the resize below stays exact.
@@ -122,7 +129,7 @@ def _decode(data: bytes, max_pixels: int, max_side: int, min_side: int) -> Decod
 def _orientation(img: Image.Image) -> int:
     try:
         value = int(img.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose a readable image
+    except Exception:  # a broken EXIF block must not lose a readable image
         return 1
     return value if value in _TRANSPOSE else 1
 
@@ -166,6 +173,32 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
     bg = Image.new(base, img.size, 255 if base == "L" else (255, 255, 255))
     bg.paste(img.convert(base), mask=img.getchannel("A"))
     return bg
+
+
+_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _signature(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
+def _cut_short(data: bytes, fmt: str) -> bool:
+    """A JPEG without its end marker or a PNG without IEND was cut off (download, disk full)."""
+    if fmt == "JPEG":
+        return b"\xff\xd9" not in data[-64:]
+    if fmt == "PNG":
+        return b"IEND" not in data[-64:]
+    if fmt == "WEBP":  # the RIFF header states the file length
+        return len(data) < int.from_bytes(data[4:8], "little") + 8
+    return False
 
 
 def _sniff(data: bytes) -> str:

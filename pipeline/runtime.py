@@ -28,6 +28,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
+            runtime_env={"worker_process_setup_hook": "pipeline.runtime.quiet_worker_logs"},
             log_to_driver=True,
             configure_logging=False,
         )
@@ -60,3 +61,10 @@ def actor_pool(requested: int, actor_cpus: float, gpus: int) -> tuple[int, dict]
         return (requested or gpus), {"num_gpus": 1, "num_cpus": actor_cpus}
     size = requested or max(1, int(cluster_cpus()))
     return size, {"num_cpus": actor_cpus}
+
+
+def quiet_worker_logs() -> None:
+    """Runs in every local Ray worker. Without the dashboard, Ray Train's placement-group cleaner cannot
+    reach the state API and warns every few seconds; the cleanup it guards still happens at shutdown."""
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")

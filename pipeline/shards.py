@@ -11,10 +11,13 @@ import json
 import os
 import posixpath
 import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mgmtn.attributes import ATTRIBUTE_COLUMNS
@@ -119,3 +122,28 @@ class ShardStore:
 
     def all_stats(self) -> list[dict]:
         return [self.read_stats(i) for i in sorted(self.done_shards())]
+
+
+class ShardAssembler:
+    """Collects rows streamed back from Ray (in any order) and hands back a shard, sorted, as soon as all of
+    its units (images, or rows) have arrived, so shards are written while the stream goes on."""
+
+    def __init__(self, expected: dict[int, int], count: Callable[[pa.Table], int], sort_keys: list[str]):
+        self.expected = dict(expected)
+        self.count, self.sort_keys = count, [(k, "ascending") for k in sort_keys]
+        self.parts: dict[int, list[pa.Table]] = defaultdict(list)
+        self.seen: Counter = Counter()
+
+    def add(self, batch: pa.Table) -> list[tuple[int, pa.Table]]:
+        ready = []
+        shards = batch["shard"]
+        for s in pc.unique(shards).to_pylist():
+            part = batch.filter(pc.equal(shards, s))
+            self.parts[s].append(part)
+            self.seen[s] += self.count(part)
+            if self.seen[s] >= self.expected[s]:
+                ready.append((s, pa.concat_tables(self.parts.pop(s)).sort_by(self.sort_keys)))
+        return ready
+
+    def missing(self) -> dict[int, int]:
+        return {s: n - self.seen[s] for s, n in self.expected.items() if self.seen[s] < n}

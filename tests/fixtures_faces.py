@@ -9,6 +9,7 @@ hubble_deep_field) give no dlib face. The full 512x512 photo also gives a weak f
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -57,3 +58,34 @@ def no_face_photo(size: int = 256) -> np.ndarray:
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
     return np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)).copy()
+
+
+def write_fake_fa_weights(torch_home: Path, seed: int = 0) -> Path:
+    """Save randomly initialised 2DFAN4 and S3FD state dicts where face-alignment looks for its weights
+    (<torch_home>/hub/checkpoints), built with face-alignment's own classes so the real loading code runs.
+
+    S3FD's classifier heads are set so that only the coarsest level (stride 128, 512 px anchors) fires:
+    after NMS every image gives exactly one box, so FAN runs once per image instead of on ~140 random boxes.
+    """
+    import torch
+    from face_alignment.detection.sfd.net_s3fd import s3fd
+    from face_alignment.models import FAN
+
+    from pipeline.detectors import FAN_FILE, S3FD_FILE
+
+    out = Path(torch_home) / "hub" / "checkpoints"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    torch.save(FAN(4).state_dict(), out / FAN_FILE)
+    net = s3fd()
+    with torch.no_grad():
+        for name, module in net.named_children():
+            if name.endswith("_mbox_conf") or name.endswith("_mbox_loc"):
+                module.weight.zero_()
+                module.bias.zero_()
+            if name.endswith("_mbox_conf"):
+                face = 10.0 if name.startswith("conv7_2") else -10.0
+                module.bias.fill_(-face)  # background channel(s)
+                module.bias[-1] = face
+    torch.save(net.state_dict(), out / S3FD_FILE)
+    return out

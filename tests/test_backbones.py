@@ -4,6 +4,15 @@ import torch
 from mgmtn.backbones import create_backbone, list_backbones, load_torchvision_weights, register_backbone
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def n_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
@@ -20,7 +29,11 @@ def test_levels_shapes_and_strides(name):
 @pytest.mark.parametrize(
     ("name", "count"),
     # torchvision's parameter counts minus the 1000-class fc layer: the architecture is the standard one.
-    [("resnet18", 11_689_512 - 513_000), ("resnet34", 21_797_672 - 513_000), ("resnet50", 25_557_032 - 2_049_000)],
+    [
+        ("resnet18", 11_689_512 - 513_000),
+        ("resnet34", 21_797_672 - 513_000),
+        ("resnet50", 25_557_032 - 2_049_000),
+    ],
 )
 def test_width_64_matches_torchvision_parameter_count(name, count):
     assert n_params(create_backbone(name, 64)) == count

@@ -1,0 +1,144 @@
+"""`train`: fit MGMTN on a CelebA-layout folder with Ray Train (GPU workers when Ray sees GPUs).
+
+    python -m flows.train --data PATH --out DIR [--epochs N] [--workers N] [--set section.key=value ...]
+
+The images are annotated first (cached per data set and detector, so a second run reuses the faces shards),
+labels are joined by image id, the official split is used (train / val for model selection / test).
+Writes DIR/model.pt (best epoch), DIR/metrics.json, DIR/per_attribute.png, DIR/curves.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from conf import load_config
+from mgmtn.checkpoint import load_checkpoint
+from pipeline.annotate import annotate_to
+from pipeline.cache import annotations_dir
+from pipeline.celeba import SPLITS, images_url, read_labels
+from pipeline.detectors import resolve_detector
+from pipeline.evaluation import baseline_metrics, evaluate, plot_history, plot_per_attribute, write_metrics
+from pipeline.face_arrays import attach_labels, load_primary_faces
+from pipeline.training import history, run_training
+
+
+@task(name="annotate-data")
+def annotate_data(data: str, cfg: dict, detector: str, annotations: str | None, limit: int | None) -> str:
+    det = resolve_detector(detector, cfg["detect"])
+    out = annotations or annotations_dir(data, det, cfg)
+    annotate_to(images_url(data), out, cfg, det, limit)
+    return out
+
+
+@task(name="fit")
+def fit_task(train: dict, val: dict | None, cfg: dict, out: str, data_info: dict, resume: bool) -> str:
+    return str(run_training(train, val, cfg, Path(out), data_info, resume))
+
+
+def _arrays(fs) -> dict:
+    return {"crops": fs.crops, "masks": fs.masks, "labels": fs.labels.astype(np.float32)}
+
+
+@flow(name="train", log_prints=True)
+def train(
+    data: str,
+    out: str = "out/train",
+    epochs: int | None = None,
+    workers: int | None = None,
+    detector: str = "auto",
+    limit: int | None = None,
+    annotations: str | None = None,
+    overrides: list[str] | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    t0 = time.perf_counter()
+    cfg = load_config(overrides=overrides)
+    if epochs:
+        cfg["train"]["epochs"] = epochs
+    if workers:
+        cfg["train"]["num_workers"] = workers
+    ann_dir = annotate_data(data, cfg, detector, annotations, limit)
+    labels = read_labels(data)
+    faces, part = attach_labels(load_primary_faces(f"{ann_dir}/faces/*.parquet"), labels)
+    splits = {name: faces.subset(np.nonzero(part == code)[0]) for name, code in SPLITS.items()}
+    logger.info("faces with labels: %s", {k: len(v) for k, v in splits.items()})
+    if len(splits["train"]) == 0:
+        raise ValueError(f"{data}: no training images with a detected face")
+    val = splits["val"] if len(splits["val"]) else None
+    data_info = {"data": data, "annotations": ann_dir, "images": {k: len(v) for k, v in splits.items()},
+                 "labelled_images": len(labels.image_ids)}  # fmt: skip
+    best = fit_task(_arrays(splits["train"]), None if val is None else _arrays(val), cfg, out, data_info, resume)
+
+    out_dir = Path(out)
+    model, meta = load_checkpoint(best)
+    hist = history(out_dir)
+    report: dict[str, Any] = {"best_epoch": meta["metrics"].get("epoch"), "train_images": len(splits["train"]),
+                              "train_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    for name in ("val", "test"):
+        if len(splits[name]):
+            m = evaluate(model, meta, splits[name])
+            base = baseline_metrics(splits["train"].labels, splits[name].labels)
+            report[name] = {"mean_accuracy": m["mean_accuracy"], "mean_balanced_accuracy": m["mean_balanced_accuracy"],
+                            "images": len(splits[name]), "per_attribute": m["per_attribute"],
+                            "majority_baseline": {"mean_accuracy": base["mean_accuracy"],
+                                                  "mean_balanced_accuracy": base["mean_balanced_accuracy"]}}  # fmt: skip
+            plot_per_attribute(m, out_dir / f"per_attribute_{name}.png", f"MGMTN on {name} ({len(splits[name])} faces)",
+                               base)  # fmt: skip
+    main_split = "test" if "test" in report else "val" if "val" in report else None
+    if main_split:
+        write_metrics(out_dir, report[main_split], split=main_split, image_count=report[main_split]["images"],
+                      report=report)  # fmt: skip
+    (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
+    if hist:
+        plot_history(hist, out_dir / "curves.png")
+    shutil.copyfile(best, out_dir / "model.pt")
+    lines = [f"best epoch {report['best_epoch']}, {report['train_images']} training faces, "
+             f"{report['train_seconds']} s"]  # fmt: skip
+    for name in ("val", "test"):
+        if name in report:
+            r = report[name]
+            lines.append(f"{name}: mean accuracy {r['mean_accuracy']:.4f}, mean balanced accuracy "
+                         f"{r['mean_balanced_accuracy']:.4f} (majority baseline "
+                         f"{r['majority_baseline']['mean_accuracy']:.4f}) on {r['images']} faces")  # fmt: skip
+    text = "\n".join(lines)
+    print(text)
+    create_markdown_artifact(key="train-summary", markdown=f"```\n{text}\n```", description="MGMTN training")
+    return {k: v for k, v in report.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    p = argparse.ArgumentParser(prog="python -m flows.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="CelebA-layout folder or URL")
+    p.add_argument("--out", default="out/train")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--workers", type=int, help="Ray Train workers (default from conf)")
+    p.add_argument("--detector", default="auto", choices=["auto", "dlib", "face-alignment"])
+    p.add_argument("--limit", type=int, help="only the first N images (smoke runs)")
+    p.add_argument("--annotations", help="where to cache the faces shards (default: ~/.cache/mgmtn/annotations)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if DIR has a last.pt")
+    a = p.parse_args(argv)
+    try:
+        train(data=a.data, out=a.out, epochs=a.epochs, workers=a.workers, detector=a.detector, limit=a.limit,
+              annotations=a.annotations, overrides=a.overrides, resume=not a.no_resume)  # fmt: skip
+    except Exception as e:
+        print(f"train failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
