@@ -21,9 +21,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from conf import load_config
 from pipeline.annotate import annotate_to
+from pipeline.locking import OutputLock
 from pipeline.report import contact_sheet, prevalence, write_overlays
 from pipeline.score import default_model, run_score
-from pipeline.locking import OutputLock
 from pipeline.shards import ShardStore
 from pipeline.summary import faces_summary, format_summary
 
@@ -47,8 +47,9 @@ def report_task(out: str, faces_glob: str, scored: bool, cfg: dict) -> list[str]
     paths = write_overlays(faces_glob, pics, 4, cfg["align"]["mask_size"])
     if scored:
         attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
-        paths.append(contact_sheet(faces_glob, attrs_glob, pics / "contact-sheet.png",
-                                   threshold=cfg["score"]["threshold"]))  # fmt: skip
+        paths.append(
+            contact_sheet(faces_glob, attrs_glob, pics / "contact-sheet.png", threshold=cfg["score"]["threshold"])
+        )
     return [str(p) for p in paths]
 
 
@@ -60,7 +61,7 @@ def _released_model(logger) -> Path | None:
         return None
 
 
-@flow(name="annotate-corpus", log_prints=True)
+@flow(name="annotate-corpus")
 def annotate_corpus(
     corpus: str | None = None,
     out: str = "out/demo",
@@ -96,9 +97,10 @@ def annotate_corpus(
         faces_glob = posixpath.join(out.rstrip("/"), "faces", "*.parquet")
         model_path = model or _released_model(logger)
         prev: dict[str, float] = {}
+        scored: dict = {}
         if model_path:
             t = time.perf_counter()
-            sc = score_task(out, str(model_path), cfg, progress)
+            scored = score_task(out, str(model_path), cfg, progress)
             stage_seconds["score"] = time.perf_counter() - t
             attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
             prev = prevalence(attrs_glob, cfg["score"]["threshold"])
@@ -112,6 +114,8 @@ def annotate_corpus(
             "detector_version": ann["detector_version"],
             "model": str(model_path) if model_path else None,
             "faces": faces_summary(ShardStore(posixpath.join(out.rstrip("/"), "faces"))),
+            "annotate": {k: ann[k] for k in ("shards_total", "shards_skipped", "shards_written")},
+            "score": {k: scored[k] for k in ("shards_total", "shards_skipped", "shards_written")} if scored else {},
             "prevalence": prev,
             "pictures": pictures,
             "stage_seconds": {k: round(v, 2) for k, v in stage_seconds.items()},
@@ -119,9 +123,10 @@ def annotate_corpus(
             "config": cfg,
         }
     text = format_summary(summary)
-    print(text)
-    create_markdown_artifact(key="annotate-corpus-summary", markdown=f"```\n{text}\n```",
-                             description="annotate-corpus run summary")  # fmt: skip
+    logger.info("run summary\n%s", text)
+    create_markdown_artifact(
+        key="annotate-corpus-summary", markdown=f"```\n{text}\n```", description="annotate-corpus run summary"
+    )
     if strict and summary["faces"]["failed_rows"]:
         raise RuntimeError(f"--strict: {summary['faces']['failed_rows']} rows failed: {summary['faces']['statuses']}")
     return summary
@@ -146,12 +151,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     a = parse_args(argv)
     try:
-        annotate_corpus(corpus=a.corpus, out=a.out, detector=a.detector, limit=a.limit, shard_size=a.shard_size,
-                        model=a.model, ray_address=a.ray_address, overrides=a.overrides, strict=a.strict,
-                        progress=not a.no_progress)  # fmt: skip
+        summary = annotate_corpus(
+            corpus=a.corpus,
+            out=a.out,
+            detector=a.detector,
+            limit=a.limit,
+            shard_size=a.shard_size,
+            model=a.model,
+            ray_address=a.ray_address,
+            overrides=a.overrides,
+            strict=a.strict,
+            progress=not a.no_progress,
+        )
     except Exception as e:  # the flow already logged the traceback; end with one clear line
         print(f"annotate-corpus failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    print(format_summary(summary))
     return 0
 
 

@@ -18,36 +18,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from conf import load_config
 from mgmtn.checkpoint import load_checkpoint
-from pipeline.annotate import annotate_to
-from pipeline.cache import annotations_dir
-from pipeline.celeba import SPLITS, images_url, read_labels
-from pipeline.detectors import resolve_detector
+from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
 from pipeline.evaluation import baseline_metrics, evaluate, plot_history, plot_per_attribute, write_metrics
-from pipeline.face_arrays import attach_labels, load_primary_faces
 from pipeline.training import history, run_training
 
 
 @task(name="annotate-data")
 def annotate_data(data: str, cfg: dict, detector: str, annotations: str | None, limit: int | None) -> str:
-    det = resolve_detector(detector, cfg["detect"])
-    out = annotations or annotations_dir(data, det, cfg)
-    annotate_to(images_url(data), out, cfg, det, limit)
-    return out
+    return annotate_celeba(data, cfg, detector, annotations, limit)
 
 
 @task(name="fit")
 def fit_task(train: dict, val: dict | None, cfg: dict, out: str, data_info: dict, resume: bool) -> str:
     return str(run_training(train, val, cfg, Path(out), data_info, resume))
-
-
-def _arrays(fs) -> dict:
-    return {"crops": fs.crops, "masks": fs.masks, "labels": fs.labels.astype(np.float32)}
 
 
 @flow(name="train", log_prints=True)
@@ -70,48 +58,58 @@ def train(
     if workers:
         cfg["train"]["num_workers"] = workers
     ann_dir = annotate_data(data, cfg, detector, annotations, limit)
-    labels = read_labels(data)
-    faces, part = attach_labels(load_primary_faces(f"{ann_dir}/faces/*.parquet"), labels)
-    splits = {name: faces.subset(np.nonzero(part == code)[0]) for name, code in SPLITS.items()}
+    cf = load_celeba_faces(data, ann_dir)
+    splits = cf.splits
     logger.info("faces with labels: %s", {k: len(v) for k, v in splits.items()})
     if len(splits["train"]) == 0:
         raise ValueError(f"{data}: no training images with a detected face")
-    val = splits["val"] if len(splits["val"]) else None
-    data_info = {"data": data, "annotations": ann_dir, "images": {k: len(v) for k, v in splits.items()},
-                 "labelled_images": len(labels.image_ids)}  # fmt: skip
-    best = fit_task(_arrays(splits["train"]), None if val is None else _arrays(val), cfg, out, data_info, resume)
+    val = training_arrays(splits["val"]) if len(splits["val"]) else None
+    data_info = {"data": data, **cf.describe()}
+    best = fit_task(training_arrays(splits["train"]), val, cfg, out, data_info, resume)
 
     out_dir = Path(out)
     model, meta = load_checkpoint(best)
     hist = history(out_dir)
-    report: dict[str, Any] = {"best_epoch": meta["metrics"].get("epoch"), "train_images": len(splits["train"]),
-                              "train_seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    report: dict[str, Any] = {
+        "best_epoch": meta["metrics"].get("epoch"),
+        "train_images": len(splits["train"]),
+        "train_seconds": round(time.perf_counter() - t0, 1),
+    }
     for name in ("val", "test"):
         if len(splits[name]):
             m = evaluate(model, meta, splits[name])
             base = baseline_metrics(splits["train"].labels, splits[name].labels)
-            report[name] = {"mean_accuracy": m["mean_accuracy"], "mean_balanced_accuracy": m["mean_balanced_accuracy"],
-                            "images": len(splits[name]), "per_attribute": m["per_attribute"],
-                            "majority_baseline": {"mean_accuracy": base["mean_accuracy"],
-                                                  "mean_balanced_accuracy": base["mean_balanced_accuracy"]}}  # fmt: skip
-            plot_per_attribute(m, out_dir / f"per_attribute_{name}.png", f"MGMTN on {name} ({len(splits[name])} faces)",
-                               base)  # fmt: skip
+            report[name] = {
+                "mean_accuracy": m["mean_accuracy"],
+                "mean_balanced_accuracy": m["mean_balanced_accuracy"],
+                "images": len(splits[name]),
+                "per_attribute": m["per_attribute"],
+                "majority_baseline": {
+                    "mean_accuracy": base["mean_accuracy"],
+                    "mean_balanced_accuracy": base["mean_balanced_accuracy"],
+                },
+            }
+            plot_per_attribute(
+                m, out_dir / f"per_attribute_{name}.png", f"MGMTN on {name} ({len(splits[name])} faces)", base
+            )
     main_split = "test" if "test" in report else "val" if "val" in report else None
     if main_split:
-        write_metrics(out_dir, report[main_split], split=main_split, image_count=report[main_split]["images"],
-                      report=report)  # fmt: skip
+        write_metrics(
+            out_dir, report[main_split], split=main_split, image_count=report[main_split]["images"], report=report
+        )
     (out_dir / "history.json").write_text(json.dumps(hist, indent=1))
     if hist:
         plot_history(hist, out_dir / "curves.png")
     shutil.copyfile(best, out_dir / "model.pt")
-    lines = [f"best epoch {report['best_epoch']}, {report['train_images']} training faces, "
-             f"{report['train_seconds']} s"]  # fmt: skip
+    lines = [f"best epoch {report['best_epoch']}, {report['train_images']} training faces, {report['train_seconds']} s"]
     for name in ("val", "test"):
         if name in report:
             r = report[name]
-            lines.append(f"{name}: mean accuracy {r['mean_accuracy']:.4f}, mean balanced accuracy "
-                         f"{r['mean_balanced_accuracy']:.4f} (majority baseline "
-                         f"{r['majority_baseline']['mean_accuracy']:.4f}) on {r['images']} faces")  # fmt: skip
+            lines.append(
+                f"{name}: mean accuracy {r['mean_accuracy']:.4f}, mean balanced accuracy "
+                f"{r['mean_balanced_accuracy']:.4f} (majority baseline "
+                f"{r['majority_baseline']['mean_accuracy']:.4f}) on {r['images']} faces"
+            )
     text = "\n".join(lines)
     print(text)
     create_markdown_artifact(key="train-summary", markdown=f"```\n{text}\n```", description="MGMTN training")
@@ -132,8 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if DIR has a last.pt")
     a = p.parse_args(argv)
     try:
-        train(data=a.data, out=a.out, epochs=a.epochs, workers=a.workers, detector=a.detector, limit=a.limit,
-              annotations=a.annotations, overrides=a.overrides, resume=not a.no_resume)  # fmt: skip
+        train(
+            data=a.data,
+            out=a.out,
+            epochs=a.epochs,
+            workers=a.workers,
+            detector=a.detector,
+            limit=a.limit,
+            annotations=a.annotations,
+            overrides=a.overrides,
+            resume=not a.no_resume,
+        )
     except Exception as e:
         print(f"train failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

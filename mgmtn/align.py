@@ -24,9 +24,11 @@ def warp_crop(rgb: np.ndarray, m: np.ndarray, crop_size: int) -> np.ndarray:
     inv = invert_transform(m)
     img = Image.fromarray(rgb)
     out = img.transform(
-        (crop_size, crop_size), Image.Transform.AFFINE, data=tuple(inv.reshape(-1)),
+        (crop_size, crop_size),
+        Image.Transform.AFFINE,
+        data=tuple(inv.reshape(-1)),
         resample=Image.Resampling.BILINEAR,
-    )  # fmt: skip
+    )
     return np.asarray(out, dtype=np.uint8)
 
 

@@ -26,12 +26,27 @@ GROUP_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "lower_face": ("5_o_Clock_Shadow", "Double_Chin", "Goatee", "No_Beard", "Chubby"),
     "ears": ("Wearing_Earrings",),
     "hair": (
-        "Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Receding_Hairline",
-        "Straight_Hair", "Wavy_Hair", "Wearing_Hat",
+        "Bald",
+        "Bangs",
+        "Black_Hair",
+        "Blond_Hair",
+        "Brown_Hair",
+        "Gray_Hair",
+        "Receding_Hairline",
+        "Straight_Hair",
+        "Wavy_Hair",
+        "Wearing_Hat",
     ),  # fmt: skip
     "whole": (
-        "Attractive", "Blurry", "Heavy_Makeup", "Male", "Oval_Face", "Pale_Skin", "Young",
-        "Wearing_Necklace", "Wearing_Necktie",
+        "Attractive",
+        "Blurry",
+        "Heavy_Makeup",
+        "Male",
+        "Oval_Face",
+        "Pale_Skin",
+        "Young",
+        "Wearing_Necklace",
+        "Wearing_Necktie",
     ),  # fmt: skip
 }
 

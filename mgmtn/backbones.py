@@ -184,14 +184,15 @@ def load_torchvision_weights(backbone: ResNet, path: str | os.PathLike) -> ResNe
         sd = sd["state_dict"]
     if not isinstance(sd, dict):
         raise ValueError(f"{path}: expected a state dict, got {type(sd).__name__}")
-    sd = {
-        k.removeprefix("module."): v for k, v in sd.items() if not k.removeprefix("module.").startswith("fc.")
-    }
+    sd = {k.removeprefix("module."): v for k, v in sd.items() if not k.removeprefix("module.").startswith("fc.")}
     own = backbone.state_dict()
     missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and sd[k].shape != own[k].shape]  # fmt: skip
+    shapes = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in sd and sd[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
         raise ValueError(
             f"{path} does not match this backbone: missing {missing[:5]} ({len(missing)}), "

@@ -49,9 +49,7 @@ def _plain(value: Any, where: str = "meta") -> Any:
         return out
     if isinstance(value, list | tuple):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(
-        f"{where}: {type(value).__name__} is not a plain value (str, number, bool, None, list, dict)"
-    )
+    raise TypeError(f"{where}: {type(value).__name__} is not a plain value (str, number, bool, None, list, dict)")
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, meta: dict) -> Path:
@@ -92,9 +90,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # UnpicklingError (unsafe or corrupt), RuntimeError (bad zip), EOFError, ...
-        raise CheckpointError(
-            f"{path}: not a loadable safe torch checkpoint ({type(e).__name__}: {e})"
-        ) from e
+        raise CheckpointError(f"{path}: not a loadable safe torch checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an {FORMAT} file")
     if obj.get("version") != VERSION:

@@ -80,9 +80,7 @@ def _augment(x: torch.Tensor, m: torch.Tensor | None) -> tuple[torch.Tensor, tor
     theta[:, 0, 0] = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0)
     theta[:, 1, 1] = 1.0
     # Whole-pixel shifts of the image (in normalised coordinates a pixel is 2/side).
-    shift = torch.randint(
-        -round(MAX_SHIFT * x.shape[-1]), round(MAX_SHIFT * x.shape[-1]) + 1, (b, 2), device=dev
-    )
+    shift = torch.randint(-round(MAX_SHIFT * x.shape[-1]), round(MAX_SHIFT * x.shape[-1]) + 1, (b, 2), device=dev)
     theta[:, :, 2] = shift.float() * 2 / torch.tensor([x.shape[-1], x.shape[-2]], device=dev)
     x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
     if m is not None:
@@ -117,8 +115,10 @@ def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.AdamW:
     decay = [p for p in inner.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in inner.parameters() if p.requires_grad and p.ndim <= 1]
     tc = cfg["train"]
-    groups = [{"params": decay, "weight_decay": float(tc.get("weight_decay", 5e-4))},
-              {"params": no_decay, "weight_decay": 0.0}]  # fmt: skip
+    groups = [
+        {"params": decay, "weight_decay": float(tc.get("weight_decay", 5e-4))},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=float(tc.get("lr", 3e-3)))
 
 
@@ -188,8 +188,13 @@ def train_one_epoch(
         images += n
         steps += 1
     out_stats = {k: v / max(images, 1) for k, v in sums.items()}
-    return {**out_stats, "images": images, "steps": steps, "seconds": time.perf_counter() - t0,
-            "stopped_early": stopped}  # fmt: skip
+    return {
+        **out_stats,
+        "images": images,
+        "steps": steps,
+        "seconds": time.perf_counter() - t0,
+        "stopped_early": stopped,
+    }
 
 
 def predict(
@@ -243,9 +248,12 @@ def fit(
     val_ds = None if val_arrays is None else _as_dataset(val_arrays)
     bs = int(tc.get("batch_size", 64))
     loader = DataLoader(
-        train_ds, batch_size=bs, shuffle=True, drop_last=len(train_ds) > bs,
+        train_ds,
+        batch_size=bs,
+        shuffle=True,
+        drop_last=len(train_ds) > bs,
         generator=torch.Generator().manual_seed(int(tc.get("seed", 0))),
-    )  # fmt: skip
+    )
     inner = getattr(model, "module", model)
     model.to(device)
     budget_s = float(tc.get("time_budget_min", 0)) * 60 or None
@@ -278,5 +286,10 @@ def fit(
     if best_state is not None:
         inner.load_state_dict(best_state)
     best_epoch = max((r["epoch"] for r in history if r.get("best")), default=None)
-    return {"epochs": history, "best_epoch": best_epoch, "best_val": best_val, "stopped": stopped,
-            "seconds": time.monotonic() - t0}  # fmt: skip
+    return {
+        "epochs": history,
+        "best_epoch": best_epoch,
+        "best_val": best_val,
+        "stopped": stopped,
+        "seconds": time.monotonic() - t0,
+    }

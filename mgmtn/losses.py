@@ -7,9 +7,7 @@ import torch
 import torch.nn.functional as F
 
 
-def attribute_loss(
-    logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None
-) -> torch.Tensor:
+def attribute_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean BCE-with-logits over batch x 40; labels in {0,1}. `pos_weight` [40] counters rare attributes."""
     return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=pos_weight)
 

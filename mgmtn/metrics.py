@@ -46,9 +46,7 @@ def per_attribute_balanced_accuracy(preds: np.ndarray, labels: np.ndarray) -> np
     return np.where(pos == 0, tnr, np.where(neg == 0, tpr, (tpr + tnr) / 2))
 
 
-def summarize(
-    probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5, names: Sequence[str] = ATTRIBUTES
-) -> dict:
+def summarize(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5, names: Sequence[str] = ATTRIBUTES) -> dict:
     """Probabilities [N,A] and labels [N,A] -> JSON-ready dict.
 
     Keys: n, threshold, mean_accuracy, mean_balanced_accuracy, and per_attribute
@@ -80,9 +78,7 @@ def summarize(
     }
 
 
-def majority_baseline(
-    train_labels: np.ndarray, eval_labels: np.ndarray, names: Sequence[str] = ATTRIBUTES
-) -> dict:
+def majority_baseline(train_labels: np.ndarray, eval_labels: np.ndarray, names: Sequence[str] = ATTRIBUTES) -> dict:
     """Score the constant predictor that answers each attribute's majority class on the training labels.
 
     The floor a model must beat: on CelebA it already reaches ~80% mean accuracy, while its balanced

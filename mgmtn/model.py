@@ -128,9 +128,7 @@ class MGMTN(nn.Module):
         order = [concat.index(j) for j in range(len(ATTRIBUTES))]
         self.register_buffer("_order", torch.tensor(order, dtype=torch.long), persistent=False)
 
-    def forward(
-        self, x: torch.Tensor, kp_masks: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, kp_masks: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
         feats = self.backbone(x)
         mask_logits = self.aml(feats) if self.aml is not None else None
         pool_masks = None

@@ -10,9 +10,15 @@ from PIL import Image, ImageDraw
 from mgmtn.attributes import GROUPS
 
 COLOURS = {
-    "eyes": (255, 60, 60), "nose": (255, 200, 0), "mouth": (255, 0, 200), "cheeks": (255, 140, 0),
-    "lower_face": (0, 200, 255), "ears": (0, 255, 120), "hair": (150, 90, 255), "whole": (60, 120, 255),
-}  # fmt: skip
+    "eyes": (255, 60, 60),
+    "nose": (255, 200, 0),
+    "mouth": (255, 0, 200),
+    "cheeks": (255, 140, 0),
+    "lower_face": (0, 200, 255),
+    "ears": (0, 255, 120),
+    "hair": (150, 90, 255),
+    "whole": (60, 120, 255),
+}
 
 
 def _upsample(mask: np.ndarray, size: int) -> np.ndarray:

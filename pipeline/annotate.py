@@ -40,13 +40,10 @@ def encode_crop(crop: np.ndarray, fmt: str, quality: int) -> bytes:
 
 
 def _failed_row(base: dict, status: str, error: str, width: int = 0, height: int = 0) -> dict:
-    return {**base, "face_idx": -1, "face_count": 0, "status": status, "error": error,
-            "width": width, "height": height}  # fmt: skip
+    return {**base, "face_idx": -1, "face_count": 0, "status": status, "error": error, "width": width, "height": height}
 
 
-def annotate_image(
-    corpus: Corpus, rel: str, idx: int, shard: int, detector: Any, cfg: dict
-) -> list[dict[str, Any]]:
+def annotate_image(corpus: Corpus, rel: str, idx: int, shard: int, detector: Any, cfg: dict) -> list[dict[str, Any]]:
     """All rows for one image: one per kept face, largest first, or one row with a failure status."""
     base = {"idx": idx, "image_id": rel, "path": f"{corpus.url.rstrip('/')}/{rel}", "shard": shard}
     det, align, ann = cfg["detect"], cfg["align"], cfg["annotate"]
@@ -69,8 +66,13 @@ def annotate_image(
         try:
             a = align_face(img.rgb, face.landmarks, align["crop_size"], align["mask_size"])
         except Exception as e:
-            rows.append({**_failed_row(base, "align_error", f"{type(e).__name__}: {e}", img.width, img.height),
-                         "face_idx": i, "face_count": len(faces)})  # fmt: skip
+            rows.append(
+                {
+                    **_failed_row(base, "align_error", f"{type(e).__name__}: {e}", img.width, img.height),
+                    "face_idx": i,
+                    "face_count": len(faces),
+                }
+            )
             continue
         rows.append(
             {
@@ -155,8 +157,13 @@ def run_annotate(
     done = store.done_shards()
     pending = manifest.filter(pc.invert(pc.is_in(manifest["shard"], pa.array(sorted(done), pa.int32()))))
     expected = Counter(pending["shard"].to_pylist())
-    result = {"shards_total": len(set(manifest["shard"].to_pylist())), "shards_skipped": len(done),
-              "shards_written": 0, "images": pending.num_rows, "seconds": 0.0}  # fmt: skip
+    result = {
+        "shards_total": len(set(manifest["shard"].to_pylist())),
+        "shards_skipped": len(done),
+        "shards_written": 0,
+        "images": pending.num_rows,
+        "seconds": 0.0,
+    }
     if pending.num_rows == 0:
         log.info("annotate: all %d shards already done", result["shards_total"])
         return result
@@ -169,8 +176,12 @@ def run_annotate(
     blocks = [pending.slice(i, bs) for i in range(0, pending.num_rows, bs)]
     ds = ray.data.from_arrow(blocks).map_batches(
         AnnotateActor,
-        fn_constructor_kwargs={"corpus_url": corpus_url, "detector_name": detector_name, "cfg": cfg,
-                               "threads": max(1, round(ann["actor_cpus"]))},  # fmt: skip
+        fn_constructor_kwargs={
+            "corpus_url": corpus_url,
+            "detector_name": detector_name,
+            "cfg": cfg,
+            "threads": max(1, round(ann["actor_cpus"])),
+        },
         batch_size=bs,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=size),
@@ -189,8 +200,13 @@ def run_annotate(
             stats["detector"] = detector_name
             store.write(s, table.drop_columns(["idx"]), stats, metadata)
             result["shards_written"] += 1
-            log.info("faces shard %05d: %d images, %d faces, statuses %s",
-                     s, stats["images"], stats["faces"], stats["statuses"])  # fmt: skip
+            log.info(
+                "faces shard %05d: %d images, %d faces, statuses %s",
+                s,
+                stats["images"],
+                stats["faces"],
+                stats["statuses"],
+            )
     bar.close()
     missing = asm.missing()
     if missing:
@@ -234,9 +250,22 @@ def annotate_to(
     out_fs, out_root = fsspec.core.url_to_fs(out)
     manifest = load_or_create_manifest(corpus, out_fs, out_root.rstrip("/"), cfg["annotate"]["shard_size"], limit)
     t1 = time.perf_counter()
-    log.info("manifest: %d images in %d shards (%.1f s)", manifest.num_rows,
-             len(set(manifest["shard"].to_pylist())), t1 - t0)  # fmt: skip
-    result = run_annotate(manifest, corpus_url, f"{out.rstrip('/')}/faces", cfg, det_name,
-                          faces_metadata(cfg, det_name, det.version), progress)  # fmt: skip
-    return {**result, "detector": det_name, "detector_version": det.version, "images_total": manifest.num_rows,
-            "manifest_seconds": round(t1 - t0, 2)}  # fmt: skip
+    log.info(
+        "manifest: %d images in %d shards (%.1f s)", manifest.num_rows, len(set(manifest["shard"].to_pylist())), t1 - t0
+    )
+    result = run_annotate(
+        manifest,
+        corpus_url,
+        f"{out.rstrip('/')}/faces",
+        cfg,
+        det_name,
+        faces_metadata(cfg, det_name, det.version),
+        progress,
+    )
+    return {
+        **result,
+        "detector": det_name,
+        "detector_version": det.version,
+        "images_total": manifest.num_rows,
+        "manifest_seconds": round(t1 - t0, 2),
+    }

@@ -15,7 +15,8 @@ def cache_root() -> Path:
 def annotations_dir(data_url: str, detector: str, cfg: dict) -> str:
     """One folder per (data set, detector, alignment/detection settings): change any and it re-annotates."""
     ident = os.path.abspath(data_url) if "://" not in data_url else data_url
-    key = json.dumps({"data": ident, "detector": detector, "align": cfg["align"], "detect": cfg["detect"]},
-                     sort_keys=True)  # fmt: skip
+    key = json.dumps(
+        {"data": ident, "detector": detector, "align": cfg["align"], "detect": cfg["detect"]}, sort_keys=True
+    )
     name = f"{Path(ident.rstrip('/')).name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     return str(cache_root() / "annotations" / name)

@@ -47,8 +47,14 @@ def plot_per_attribute(metrics: dict, path: Path, title: str, baseline: dict | N
     ax.barh(y + 0.2, bal, 0.4, label=f"balanced accuracy (mean {metrics['mean_balanced_accuracy']:.3f})")
     if baseline is not None:
         base = [baseline["per_attribute"][a]["accuracy"] for a in ATTRIBUTES]
-        ax.scatter(base, y - 0.2, marker="|", color="k", s=80,
-                   label=f"majority baseline (mean {baseline['mean_accuracy']:.3f})")  # fmt: skip
+        ax.scatter(
+            base,
+            y - 0.2,
+            marker="|",
+            color="k",
+            s=80,
+            label=f"majority baseline (mean {baseline['mean_accuracy']:.3f})",
+        )
     ax.set_yticks(y, ATTRIBUTES, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0.3, 1.0)

@@ -25,8 +25,12 @@ class FaceSet:
         return len(self.image_ids)
 
     def subset(self, idx: np.ndarray) -> FaceSet:
-        return FaceSet([self.image_ids[i] for i in idx], self.crops[idx], self.masks[idx],
-                       None if self.labels is None else self.labels[idx])  # fmt: skip
+        return FaceSet(
+            [self.image_ids[i] for i in idx],
+            self.crops[idx],
+            self.masks[idx],
+            None if self.labels is None else self.labels[idx],
+        )
 
 
 def decode_crops(blobs: list[bytes]) -> np.ndarray:
@@ -59,7 +63,11 @@ def load_primary_faces(faces_glob: str) -> FaceSet:
         .collect()
     )
     size = mask_size_of(faces_glob)
-    masks = np.stack([unpack_masks(b, size) for b in df["masks"].to_list()]) if df.height else np.zeros((0, 8, size, size), np.uint8)
+    masks = (
+        np.stack([unpack_masks(b, size) for b in df["masks"].to_list()])
+        if df.height
+        else np.zeros((0, 8, size, size), np.uint8)
+    )
     crops = decode_crops(df["crop"].to_list()) if df.height else np.zeros((0, 1, 1, 3), np.uint8)
     return FaceSet(df["image_id"].to_list(), crops, masks)
 
@@ -72,3 +80,14 @@ def attach_labels(faces: FaceSet, labels: CelebaLabels) -> tuple[FaceSet, np.nda
     rows = np.array([pos[k.rsplit("/", 1)[-1]] for k in out.image_ids], dtype=np.int64)
     out.labels = labels.labels[rows]
     return out, labels.partition[rows]
+
+
+def concat_faces(parts: list[FaceSet]) -> FaceSet:
+    parts = [p for p in parts if len(p)] or parts[:1]
+    labels = None if any(p.labels is None for p in parts) else np.concatenate([p.labels for p in parts])
+    return FaceSet(
+        [k for p in parts for k in p.image_ids],
+        np.concatenate([p.crops for p in parts]),
+        np.concatenate([p.masks for p in parts]),
+        labels,
+    )

@@ -21,9 +21,12 @@ def _crop(blob: bytes) -> np.ndarray:
 def write_overlays(faces_glob: str, out_dir: Path, n: int = 4, mask_size: int = 28) -> list[Path]:
     """Mask overlays of the first `n` faces, so a person can check the group geometry."""
     df = (
-        pl.scan_parquet(faces_glob).filter(pl.col("status") == "ok")
-        .select("image_id", "face_idx", "crop", "masks").head(n).collect()
-    )  # fmt: skip
+        pl.scan_parquet(faces_glob)
+        .filter(pl.col("status") == "ok")
+        .select("image_id", "face_idx", "crop", "masks")
+        .head(n)
+        .collect()
+    )
     paths = []
     for i, row in enumerate(df.iter_rows(named=True)):
         crop = _crop(row["crop"])
@@ -32,8 +35,9 @@ def write_overlays(faces_glob: str, out_dir: Path, n: int = 4, mask_size: int = 
     return paths
 
 
-def contact_sheet(faces_glob: str, attributes_glob: str, path: Path, n: int = 24, threshold: float = 0.5,
-                  top: int = 3) -> Path:  # fmt: skip
+def contact_sheet(
+    faces_glob: str, attributes_glob: str, path: Path, n: int = 24, threshold: float = 0.5, top: int = 3
+) -> Path:
     """A grid of scored faces, each captioned with its `top` most probable attributes above threshold."""
     keys = ["image_id", "face_idx"]
     faces = pl.scan_parquet(faces_glob).filter(pl.col("status") == "ok").select(*keys, "crop")
@@ -46,8 +50,9 @@ def contact_sheet(faces_glob: str, attributes_glob: str, path: Path, n: int = 24
     for k, row in enumerate(df.iter_rows(named=True)):
         x, y = (k % cols) * cell, (k // cols) * (cell + cap)
         sheet.paste(Image.fromarray(_crop(row["crop"])).resize((cell, cell)), (x, y))
-        probs = sorted(((row[c], c) for c in ATTRIBUTE_COLUMNS if row[c] is not None and row[c] >= threshold),
-                       reverse=True)[:top]  # fmt: skip
+        probs = sorted(
+            ((row[c], c) for c in ATTRIBUTE_COLUMNS if row[c] is not None and row[c] >= threshold), reverse=True
+        )[:top]
         for j, (p, c) in enumerate(probs):
             draw.text((x + 2, y + cell + 1 + 11 * j), f"{c[:15]} {p:.2f}", fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +63,9 @@ def contact_sheet(faces_glob: str, attributes_glob: str, path: Path, n: int = 24
 def prevalence(attributes_glob: str, threshold: float = 0.5) -> dict[str, float]:
     """Share of scored faces with each attribute above threshold."""
     df = (
-        pl.scan_parquet(attributes_glob).filter(pl.col("status") == "ok")
-        .select([(pl.col(c) >= threshold).mean().alias(c) for c in ATTRIBUTE_COLUMNS]).collect()
-    )  # fmt: skip
+        pl.scan_parquet(attributes_glob)
+        .filter(pl.col("status") == "ok")
+        .select([(pl.col(c) >= threshold).mean().alias(c) for c in ATTRIBUTE_COLUMNS])
+        .collect()
+    )
     return {c: float(df[c][0]) for c in ATTRIBUTE_COLUMNS if df[c][0] is not None}

@@ -49,12 +49,21 @@ def score_table(batch: pa.Table, model, model_id: str, batch_size: int, device: 
         for s in range(0, len(idx), batch_size):
             rows = idx[s : s + batch_size]
             arr = np.stack([np.asarray(Image.open(io.BytesIO(crops[int(i)].as_py())).convert("RGB")) for i in rows])
+            # Always the same batch shape: CPU kernels pick their blocking by shape, so a face scored in a
+            # short batch could differ in the last bit from the same face in a full one. Padding makes a
+            # resumed run's probabilities identical to an uninterrupted run's.
+            if len(arr) < batch_size:
+                arr = np.concatenate([arr, np.zeros((batch_size - len(arr), *arr.shape[1:]), arr.dtype)])
             x, _ = prepare_batch(torch.from_numpy(arr), None, device)
-            probs[rows] = torch.sigmoid(model(x)["logits"].float()).cpu().numpy()
+            probs[rows] = torch.sigmoid(model(x)["logits"].float()).cpu().numpy()[: len(rows)]
     cols = {
-        "image_id": batch["image_id"], "path": batch["path"], "shard": batch["shard"],
-        "face_idx": batch["face_idx"], "status": batch["status"], "bbox": batch["bbox"],
-    }  # fmt: skip
+        "image_id": batch["image_id"],
+        "path": batch["path"],
+        "shard": batch["shard"],
+        "face_idx": batch["face_idx"],
+        "status": batch["status"],
+        "bbox": batch["bbox"],
+    }
     for j, name in enumerate(ATTRIBUTE_COLUMNS):
         cols[name] = pa.array(probs[:, j], pa.float32(), mask=~ok)
     cols["model"] = pa.array([model_id] * batch.num_rows, pa.string())
@@ -114,8 +123,13 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
     attrs.remove_temp_files()
     faces_done, attrs_done = faces.done_shards(), attrs.done_shards()
     pending = sorted(faces_done - attrs_done)
-    result = {"shards_total": len(faces_done), "shards_skipped": len(faces_done & attrs_done),
-              "shards_written": 0, "rows": 0, "seconds": 0.0}  # fmt: skip
+    result = {
+        "shards_total": len(faces_done),
+        "shards_skipped": len(faces_done & attrs_done),
+        "shards_written": 0,
+        "rows": 0,
+        "seconds": 0.0,
+    }
     if not pending:
         return result
     meta = read_checkpoint(model_path)["meta"]  # validates the file before any worker starts
@@ -129,12 +143,20 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
     size, resources = actor_pool(sc["actors"], sc["actor_cpus"], cluster_gpus())
     files = [faces.parquet_path(s) for s in pending]
     # Read tasks ask for a sliver of a CPU so they are always schedulable beside the actors.
-    ds = ray.data.read_parquet(files, filesystem=_arrow_fs(faces), columns=FACES_COLUMNS, file_extensions=None,
-                               ray_remote_args={"num_cpus": 0.25})  # fmt: skip
+    ds = ray.data.read_parquet(
+        files,
+        filesystem=_arrow_fs(faces),
+        columns=FACES_COLUMNS,
+        file_extensions=None,
+        ray_remote_args={"num_cpus": 0.25},
+    )
     ds = ds.map_batches(
         ScoreActor,
-        fn_constructor_kwargs={"model_path": str(model_path), "batch_size": sc["batch_size"],
-                               "threads": sc["threads"] or max(1, int(cluster_cpus()) // size)},  # fmt: skip
+        fn_constructor_kwargs={
+            "model_path": str(model_path),
+            "batch_size": sc["batch_size"],
+            "threads": sc["threads"] or max(1, int(cluster_cpus()) // size),
+        },
         batch_size=sc["batch_size"],
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=size),
@@ -148,8 +170,12 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         bar.update(batch.num_rows)
         for s, table in asm.add(batch):
-            stats = {"rows": table.num_rows, "scored": int(pc.sum(pc.equal(table["status"], "ok")).as_py() or 0),
-                     "statuses": dict(sorted(Counter(table["status"].to_pylist()).items())), "model": model_id}  # fmt: skip
+            stats = {
+                "rows": table.num_rows,
+                "scored": int(pc.sum(pc.equal(table["status"], "ok")).as_py() or 0),
+                "statuses": dict(sorted(Counter(table["status"].to_pylist()).items())),
+                "model": model_id,
+            }
             attrs.write(s, table, stats, metadata)
             result["shards_written"] += 1
             log.info("attributes shard %05d: %d rows, %d scored", s, stats["rows"], stats["scored"])

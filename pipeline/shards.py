@@ -2,7 +2,7 @@
 
 A shard is done when its stats file exists. The Parquet file is renamed into place first and the stats
 file written last, so a run killed at any moment leaves either a done shard or one that the next run
-rewrites from scratch; readers globbing `*.parquet` never see a temp file (those end in `.tmp-*`).
+rewrites from scratch; readers of the folder never see a temp file (those are dot-prefixed) or a marker (under `_stats/`).
 """
 
 from __future__ import annotations
@@ -71,14 +71,16 @@ class ShardStore:
         return posixpath.join(self.root, f"{shard_name(index)}.parquet")
 
     def stats_path(self, index: int) -> str:
-        return posixpath.join(self.root, f"{shard_name(index)}.stats.json")
+        # Under `_stats/`: Arrow, Polars and Spark skip `_`-prefixed paths, so `pq.read_table(OUT/faces)`
+        # reads only the shards.
+        return posixpath.join(self.root, "_stats", f"{shard_name(index)}.json")
 
     def done_shards(self) -> set[int]:
         done = set()
-        for p in self.fs.glob(posixpath.join(self.root, "shard-*.stats.json")):
+        for p in self.fs.glob(posixpath.join(self.root, "_stats", "shard-*.json")):
             name = posixpath.basename(p)
             try:
-                idx = int(name[len("shard-") : -len(".stats.json")])
+                idx = int(name[len("shard-") : -len(".json")])
             except ValueError:
                 continue
             if self.fs.exists(self.parquet_path(idx)):
@@ -90,7 +92,10 @@ class ShardStore:
             return json.load(fh)
 
     def _atomic_write(self, final: str, write: Any) -> None:
-        tmp = f"{final}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        # Dot-prefixed, so readers of the folder never pick up a half-written file.
+        head, tail = posixpath.split(final)
+        tmp = posixpath.join(head, f".{tail}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.fs.makedirs(head, exist_ok=True)
         try:
             with self.fs.open(tmp, "wb") as fh:
                 write(fh)
@@ -115,7 +120,9 @@ class ShardStore:
 
     def remove_temp_files(self) -> int:
         """Delete temp files left by killed runs; returns how many."""
-        stale = self.fs.glob(posixpath.join(self.root, "*.tmp-*"))
+        stale = self.fs.glob(posixpath.join(self.root, ".*.tmp-*")) + self.fs.glob(
+            posixpath.join(self.root, "_stats", ".*.tmp-*")
+        )
         for p in stale:
             self.fs.rm(p)
         return len(stale)

@@ -93,9 +93,7 @@ def build_manifest(corpus: Corpus, shard_size: int, limit: int | None = None) ->
     )
 
 
-def load_or_create_manifest(
-    corpus: Corpus, out_fs: Any, out_root: str, shard_size: int, limit: int | None
-) -> pa.Table:
+def load_or_create_manifest(corpus: Corpus, out_fs: Any, out_root: str, shard_size: int, limit: int | None) -> pa.Table:
     """Reuse OUT/manifest.parquet when it was made for the same corpus, shard size and limit."""
     path = posixpath.join(out_root, "manifest.parquet")
     params = {"corpus": corpus.url, "shard_size": shard_size, "limit": limit or 0}

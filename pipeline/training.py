@@ -108,8 +108,12 @@ def train_loop_per_worker(config: dict) -> None:
         # would leave the others waiting in an all-reduce forever.
         deadline = t0 + budget_s if (budget_s and world == 1) else None
         stats = train_one_epoch(model, loader, optimizer, scheduler, cfg, device, deadline)
-        record: dict[str, Any] = {"epoch": epoch, **stats, "lr": optimizer.param_groups[0]["lr"],
-                                  "images_per_s": stats["images"] * world / max(stats["seconds"], 1e-9)}  # fmt: skip
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            **stats,
+            "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": stats["images"] * world / max(stats["seconds"], 1e-9),
+        }
         metrics: dict = {}
         if rank == 0:
             if val is not None:
@@ -121,12 +125,19 @@ def train_loop_per_worker(config: dict) -> None:
             score = record.get("val_mean_balanced_accuracy", float(epoch))
             if score > best:
                 best, record["best"] = score, True
-                save_checkpoint(out / BEST_FILE, inner, checkpoint_meta(cfg, config["data"], {"val": metrics, "epoch": epoch}))
+                save_checkpoint(
+                    out / BEST_FILE, inner, checkpoint_meta(cfg, config["data"], {"val": metrics, "epoch": epoch})
+                )
             history.append(record)
             _save_state(state_path, inner, optimizer, scheduler, epoch, history, best)
-            log.info("epoch %d: loss %.4f, val acc %.4f, val bal acc %.4f, %.1f img/s", epoch, stats["loss"],
-                     record.get("val_mean_accuracy", float("nan")), record.get("val_mean_balanced_accuracy", float("nan")),
-                     record["images_per_s"])  # fmt: skip
+            log.info(
+                "epoch %d: loss %.4f, val acc %.4f, val bal acc %.4f, %.1f img/s",
+                epoch,
+                stats["loss"],
+                record.get("val_mean_accuracy", float("nan")),
+                record.get("val_mean_balanced_accuracy", float("nan")),
+                record["images_per_s"],
+            )
         stop = torch.tensor([1.0 if (budget_s and time.monotonic() - t0 > budget_s) or stats["stopped_early"] else 0.0])
         if world > 1:
             torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
@@ -157,13 +168,20 @@ def run_training(train: dict, val: dict | None, cfg: dict, out: Path, data: dict
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
-            "cfg": cfg, "out": str(out.resolve()), "resume": resume, "data": data, "threads": cpus_per_worker,
-            "train_ref": ray.put(train), "val_ref": None if val is None else ray.put(val),
-        },  # fmt: skip
-        scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus > 0,
-                                     resources_per_worker={"CPU": cpus_per_worker}),  # fmt: skip
-        run_config=RunConfig(storage_path=str((out / "ray").resolve()), name="train",
-                             checkpoint_config=CheckpointConfig(num_to_keep=1)),  # fmt: skip
+            "cfg": cfg,
+            "out": str(out.resolve()),
+            "resume": resume,
+            "data": data,
+            "threads": cpus_per_worker,
+            "train_ref": ray.put(train),
+            "val_ref": None if val is None else ray.put(val),
+        },
+        scaling_config=ScalingConfig(
+            num_workers=workers, use_gpu=gpus > 0, resources_per_worker={"CPU": cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            storage_path=str((out / "ray").resolve()), name="train", checkpoint_config=CheckpointConfig(num_to_keep=1)
+        ),
     )
     trainer.fit()
     best = out / BEST_FILE

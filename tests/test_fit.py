@@ -27,13 +27,22 @@ def _one_thread():
 
 
 SIZE = 32
-MODEL = {"backbone": "resnet10", "width": 8, "fusion_dim": 16, "decoder_dim": 16, "dropout": 0.0,
-         "masks": "predicted", "mask_loss_weight": 0.5}  # fmt: skip
+MODEL = {
+    "backbone": "resnet10",
+    "width": 8,
+    "fusion_dim": 16,
+    "decoder_dim": 16,
+    "dropout": 0.0,
+    "masks": "predicted",
+    "mask_loss_weight": 0.5,
+}
 
 
 def cfg(**train):
-    return {"model": dict(MODEL), "train": {"epochs": 1, "batch_size": 16, "lr": 0.01, "weight_decay": 0.0,
-                                             "seed": 0, "augment": True, **train}}  # fmt: skip
+    return {
+        "model": dict(MODEL),
+        "train": {"epochs": 1, "batch_size": 16, "lr": 0.01, "weight_decay": 0.0, "seed": 0, "augment": True, **train},
+    }
 
 
 def synthetic(n, seed):

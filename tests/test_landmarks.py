@@ -1,6 +1,13 @@
 import numpy as np
 
-from mgmtn.landmarks import TEMPLATE, alignment_matrix, apply_transform, five_points, invert_transform, similarity_transform
+from mgmtn.landmarks import (
+    TEMPLATE,
+    alignment_matrix,
+    apply_transform,
+    five_points,
+    invert_transform,
+    similarity_transform,
+)
 
 
 def _template_face(size: float = 100.0) -> np.ndarray:

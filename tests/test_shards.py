@@ -6,9 +6,17 @@ from pipeline.shards import FACES_SCHEMA, ShardStore
 
 def _table(n: int) -> pa.Table:
     rows = {f.name: [None] * n for f in FACES_SCHEMA}
-    rows.update(image_id=[f"{i}.jpg" for i in range(n)], path=[f"/c/{i}.jpg" for i in range(n)], shard=[0] * n,
-                face_idx=[0] * n, face_count=[1] * n, status=["ok"] * n,
-                bbox=[[0.0, 0.0, 1.0, 1.0]] * n, landmarks=[[1.5] * 136] * n, crop=[b"\xff\xd8"] * n)  # fmt: skip
+    rows.update(
+        image_id=[f"{i}.jpg" for i in range(n)],
+        path=[f"/c/{i}.jpg" for i in range(n)],
+        shard=[0] * n,
+        face_idx=[0] * n,
+        face_count=[1] * n,
+        status=["ok"] * n,
+        bbox=[[0.0, 0.0, 1.0, 1.0]] * n,
+        landmarks=[[1.5] * 136] * n,
+        crop=[b"\xff\xd8"] * n,
+    )
     return pa.table(rows, schema=FACES_SCHEMA)
 
 
@@ -29,11 +37,11 @@ def test_write_marks_done_and_is_byte_stable(tmp_path):
 def test_parquet_without_marker_is_not_done_and_temp_files_are_cleaned(tmp_path):
     store = ShardStore(str(tmp_path / "faces"))
     store.write(0, _table(2), {"images": 2}, {})
-    (tmp_path / "faces" / "shard-00000.stats.json").unlink()  # killed between parquet and marker
-    (tmp_path / "faces" / "shard-00001.parquet.tmp-123-abcd").write_bytes(b"partial")
+    (tmp_path / "faces" / "_stats" / "shard-00000.json").unlink()  # killed between parquet and marker
+    (tmp_path / "faces" / ".shard-00001.parquet.tmp-123-abcd").write_bytes(b"partial")
     assert store.done_shards() == set()
     assert store.remove_temp_files() == 1
-    assert sorted(p.name for p in (tmp_path / "faces").iterdir()) == ["shard-00000.parquet"]
+    assert sorted(p.name for p in (tmp_path / "faces").iterdir()) == ["_stats", "shard-00000.parquet"]
 
 
 def test_polars_reads_arrays_without_casts(tmp_path):
@@ -42,6 +50,7 @@ def test_polars_reads_arrays_without_casts(tmp_path):
     store = ShardStore(str(tmp_path / "faces"))
     store.write(0, _table(3), {"images": 3}, {})
     df = pl.scan_parquet(str(tmp_path / "faces" / "*.parquet")).collect()
+    assert pq.read_table(tmp_path / "faces").num_rows == 3, "the folder reads as one table (markers skipped)"
     assert df.schema["landmarks"] == pl.Array(pl.Float32, 136)
     assert df.schema["bbox"] == pl.Array(pl.Float32, 4)
     assert df.height == 3
