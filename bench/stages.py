@@ -34,15 +34,13 @@ def timed(fn, repeats: int) -> tuple[float, list[float]]:
 
 
 def make_corpus(dest: Path, n: int, celeba: Path | None) -> Path:
-    """`n` face images: real CelebA images linked from celeba-6k when present, else generated variants of
-    scikit-image's astronaut portrait (shifted, mirrored, re-lit)."""
+    """`n` face images: real CelebA images copied from celeba-6k when present (copies, not links: links that
+    leave a corpus root are refused), else generated variants of scikit-image's astronaut portrait."""
     dest.mkdir(parents=True, exist_ok=True)
     if celeba is not None:
-        names = sorted(os.listdir(celeba))[:n]
-        for name in names:
-            link = dest / name
-            if not link.exists():
-                link.symlink_to(celeba / name)
+        for name in sorted(os.listdir(celeba))[:n]:
+            if not (dest / name).exists():
+                shutil.copyfile(celeba / name, dest / name)
         return dest
     from skimage import data
 
@@ -96,11 +94,12 @@ def score_figures(faces_glob: str, model_path: Path, batch_size: int, repeats: i
 
     from mgmtn.checkpoint import checkpoint_id, load_checkpoint
     from mgmtn.fit import prepare_batch
+    from mgmtn.inference import prepare_for_inference, to_channels_last
     from pipeline.score import score_table
 
     torch.set_num_threads(os.cpu_count() or 1)
     batch = pl.read_parquet(faces_glob).filter(pl.col("status") == "ok").to_arrow()
-    model, _ = load_checkpoint(model_path)
+    model = prepare_for_inference(load_checkpoint(model_path)[0])  # as the score stage runs it
     mid = checkpoint_id(model_path)
     score_s, _ = timed(lambda: score_table(batch, model, mid, batch_size), repeats)
 
@@ -114,8 +113,10 @@ def score_figures(faces_glob: str, model_path: Path, batch_size: int, repeats: i
                         for i in range(s, min(s + batch_size, batch.num_rows))
                     ]
                 )
+                if len(arr) < batch_size:  # the same padded batches the score stage runs
+                    arr = np.concatenate([arr, np.zeros((batch_size - len(arr), *arr.shape[1:]), arr.dtype)])
                 x, _ = prepare_batch(torch.from_numpy(arr), None, "cpu")
-                model.backbone(x)
+                model.backbone(to_channels_last(x))
 
     bb_s, _ = timed(backbone_only, repeats)
     return {
@@ -135,6 +136,7 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
     import torch
 
     from mgmtn.checkpoint import checkpoint_id, load_checkpoint
+    from mgmtn.inference import prepare_for_inference
     from pipeline.score import score_table
 
     small = work / "ten"
@@ -173,7 +175,7 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
 
     torch.set_num_threads(os.cpu_count() or 1)
     batch = pl.read_parquet(f"{out}/faces/*.parquet").filter(pl.col("status") == "ok").to_arrow()
-    model, _ = load_checkpoint(model_path)
+    model = prepare_for_inference(load_checkpoint(model_path)[0])
     score_table(pa.Table.from_batches(batch.to_batches()), model, checkpoint_id(model_path), 64)
     compute = time.perf_counter() - t0
     return {"flow_wall_s": wall, "flow_compute_s": compute, "flow_overhead_s": wall - compute}

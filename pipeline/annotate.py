@@ -11,6 +11,7 @@ import io
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from mgmtn.align import align_face
 from mgmtn.masks import pack_masks
 from pipeline.decode import ImageError, decode_image
 from pipeline.detectors import create_detector
-from pipeline.shards import FACES_SCHEMA, ShardAssembler, ShardStore
+from pipeline.shards import FACES_SCHEMA, ShardAssembler, ShardStore, write_stream
 from pipeline.sources import Corpus, SourceError, open_corpus, read_image_bytes
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,10 @@ class AnnotateActor:
     """Ray Data callable class: loads the detector once, then maps manifest batches to faces rows."""
 
     def __init__(self, corpus_url: str, detector_name: str, cfg: dict, threads: int = 1):
-        import torch
+        if detector_name == "face-alignment":  # dlib needs no torch: don't pay its import in every actor
+            import torch
 
-        torch.set_num_threads(max(1, threads))  # Ray sets OMP_NUM_THREADS=1 in workers
+            torch.set_num_threads(max(1, threads))  # Ray sets OMP_NUM_THREADS=1 in workers
         self.corpus = open_corpus(corpus_url)
         self.detector = create_detector(detector_name, cfg["detect"])
         self.cfg = cfg
@@ -137,36 +139,23 @@ def shard_stats(table: pa.Table, expected_images: int) -> dict:
     }
 
 
-def run_annotate(
-    manifest: pa.Table,
-    corpus_url: str,
-    faces_url: str,
-    cfg: dict,
-    detector_name: str,
-    metadata: dict[str, str],
-    progress: bool = True,
-) -> dict:
-    """Annotate every manifest shard that is not done yet; returns counts for this call."""
+def _inline_batches(pending: pa.Table, corpus_url: str, detector: Any, cfg: dict) -> Iterator[pa.Table]:
+    corpus = open_corpus(corpus_url)
+    bs = cfg["annotate"]["batch_size"]
+    for i in range(0, pending.num_rows, bs):
+        part = pending.slice(i, bs)
+        rows: list[dict] = []
+        for idx, rel, shard in zip(part["idx"].to_pylist(), part["image_id"].to_pylist(),
+                                   part["shard"].to_pylist(), strict=True):  # fmt: skip
+            rows.extend(annotate_image(corpus, rel, idx, shard, detector, cfg))
+        yield rows_to_table(rows)
+
+
+def _ray_batches(pending: pa.Table, corpus_url: str, detector_name: str, cfg: dict) -> Iterator[pa.Table]:
+    """Stream faces rows from an actor pool (one detector per actor, fractional CPUs, GPUs when present)."""
     import ray
-    from tqdm.auto import tqdm
 
     from pipeline.runtime import actor_pool, cluster_gpus, init_ray
-
-    store = ShardStore(faces_url)
-    store.remove_temp_files()
-    done = store.done_shards()
-    pending = manifest.filter(pc.invert(pc.is_in(manifest["shard"], pa.array(sorted(done), pa.int32()))))
-    expected = Counter(pending["shard"].to_pylist())
-    result = {
-        "shards_total": len(set(manifest["shard"].to_pylist())),
-        "shards_skipped": len(done),
-        "shards_written": 0,
-        "images": pending.num_rows,
-        "seconds": 0.0,
-    }
-    if pending.num_rows == 0:
-        log.info("annotate: all %d shards already done", result["shards_total"])
-        return result
 
     init_ray()
     ann = cfg["annotate"]
@@ -190,27 +179,54 @@ def run_annotate(
         max_task_retries=3,
         **resources,
     )
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+def run_annotate(
+    manifest: pa.Table,
+    corpus_url: str,
+    faces_url: str,
+    cfg: dict,
+    detector_name: str,
+    metadata: dict[str, str],
+    progress: bool = True,
+    detector: Any = None,
+) -> dict:
+    """Annotate every manifest shard that is not done yet; returns counts for this call.
+
+    `detector`, when given, is reused for small inline runs instead of loading another one.
+    """
+    store = ShardStore(faces_url)
+    store.remove_temp_files()
+    done = store.done_shards()
+    pending = manifest.filter(pc.invert(pc.is_in(manifest["shard"], pa.array(sorted(done), pa.int32()))))
+    expected = Counter(pending["shard"].to_pylist())
+    result = {
+        "shards_total": len(set(manifest["shard"].to_pylist())),
+        "shards_skipped": len(done),
+        "shards_written": 0,
+        "images": pending.num_rows,
+        "seconds": 0.0,
+    }
+    if pending.num_rows == 0:
+        log.info("annotate: all %d shards already done", result["shards_total"])
+        return result
+
+    ann = cfg["annotate"]
+    if pending.num_rows <= ann["inline_max_images"]:
+        # A handful of images: starting Ray and an actor pool would cost more than the work itself.
+        batches = _inline_batches(pending, corpus_url, detector or create_detector(detector_name, cfg["detect"]), cfg)
+        result["engine"] = "inline"
+    else:
+        batches = _ray_batches(pending, corpus_url, detector_name, cfg)
+        result["engine"] = "ray"
     t0 = time.perf_counter()
     asm = ShardAssembler(expected, count=images_in, sort_keys=["idx", "face_idx"])
-    bar = tqdm(total=pending.num_rows, desc="annotate", unit="img", disable=not progress)
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        bar.update(images_in(batch))
-        for s, table in asm.add(batch):
-            stats = shard_stats(table, expected[s])
-            stats["detector"] = detector_name
-            store.write(s, table.drop_columns(["idx"]), stats, metadata)
-            result["shards_written"] += 1
-            log.info(
-                "faces shard %05d: %d images, %d faces, statuses %s",
-                s,
-                stats["images"],
-                stats["faces"],
-                stats["statuses"],
-            )
-    bar.close()
-    missing = asm.missing()
-    if missing:
-        raise RuntimeError(f"annotate lost images in shards {missing}; nothing was marked done for them")
+
+    def stats(s: int, table: pa.Table) -> dict:
+        return {**shard_stats(table, expected[s]), "detector": detector_name}
+
+    result["shards_written"] = write_stream(batches, store, asm, stats, metadata, "faces", progress, drop=("idx",))
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
@@ -261,6 +277,7 @@ def annotate_to(
         det_name,
         faces_metadata(cfg, det_name, det.version),
         progress,
+        detector=det,
     )
     return {
         **result,

@@ -9,6 +9,7 @@ import numpy as np
 
 from mgmtn.attributes import ATTRIBUTES
 from mgmtn.fit import predict
+from mgmtn.inference import prepare_for_inference
 from mgmtn.metrics import majority_baseline, summarize
 from pipeline.face_arrays import FaceSet
 
@@ -16,7 +17,8 @@ from pipeline.face_arrays import FaceSet
 def evaluate(model, meta: dict, faces: FaceSet, batch_size: int = 128) -> dict:
     """Metrics of `model` on labelled faces (kp masks are used only by masks='keypoints' models)."""
     kp = faces.masks if getattr(model, "masks_mode", "predicted") == "keypoints" else None
-    probs = predict(model, faces.crops, batch_size, "cpu", kp)
+    # The same inference form the score stage uses, so evaluate and scored tables agree.
+    probs = predict(prepare_for_inference(model), faces.crops, batch_size, "cpu", kp)
     return summarize(probs, faces.labels, float(meta.get("threshold", 0.5)))
 
 

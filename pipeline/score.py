@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from mgmtn.attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES, GROUP_ATTRIBUTES
-from pipeline.shards import ATTRIBUTES_SCHEMA, ShardAssembler, ShardStore
+from pipeline.shards import ATTRIBUTES_SCHEMA, ShardAssembler, ShardStore, write_stream
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ def score_table(batch: pa.Table, model, model_id: str, batch_size: int, device: 
     import torch
 
     from mgmtn.fit import prepare_batch
+    from mgmtn.inference import to_channels_last
 
     ok = np.asarray(pc.equal(batch["status"], "ok").to_numpy(zero_copy_only=False), dtype=bool)
     probs = np.full((batch.num_rows, len(ATTRIBUTES)), np.nan, np.float32)
@@ -55,7 +58,7 @@ def score_table(batch: pa.Table, model, model_id: str, batch_size: int, device: 
             if len(arr) < batch_size:
                 arr = np.concatenate([arr, np.zeros((batch_size - len(arr), *arr.shape[1:]), arr.dtype)])
             x, _ = prepare_batch(torch.from_numpy(arr), None, device)
-            probs[rows] = torch.sigmoid(model(x)["logits"].float()).cpu().numpy()[: len(rows)]
+            probs[rows] = torch.sigmoid(model(to_channels_last(x))["logits"].float()).cpu().numpy()[: len(rows)]
     cols = {
         "image_id": batch["image_id"],
         "path": batch["path"],
@@ -77,11 +80,12 @@ class ScoreActor:
         import torch
 
         from mgmtn.checkpoint import checkpoint_id, load_checkpoint
+        from mgmtn.inference import prepare_for_inference
 
         torch.set_num_threads(max(1, threads))
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, self.meta = load_checkpoint(model_path, map_location=self.device)
-        self.model.eval()
+        model, self.meta = load_checkpoint(model_path, map_location=self.device)
+        self.model = prepare_for_inference(model)
         self.model_id = checkpoint_id(model_path)
         self.batch_size = batch_size
 
@@ -110,38 +114,25 @@ def _rows(table: pa.Table) -> int:
     return table.num_rows
 
 
-def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> dict:
-    """Score every faces shard of `out` whose attributes shard is not done; returns counts for this call."""
+def _inline_batches(faces: ShardStore, files: list[str], model_path: str, cfg: dict) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    sc = cfg["score"]
+    actor = ScoreActor(str(model_path), sc["batch_size"], sc["threads"] or os.cpu_count() or 1)
+    for f in files:
+        with faces.fs.open(f, "rb") as fh:
+            yield actor(pq.read_table(fh, columns=FACES_COLUMNS))
+
+
+def _ray_batches(faces: ShardStore, files: list[str], model_path: str, cfg: dict) -> Iterator[pa.Table]:
+    """Stream attribute rows from an actor pool reading the faces shards (GPU actors when Ray sees GPUs)."""
     import ray
-    from tqdm.auto import tqdm
 
-    from mgmtn.checkpoint import checkpoint_id, read_checkpoint
     from pipeline.runtime import actor_pool, cluster_cpus, cluster_gpus, init_ray
-
-    faces = ShardStore(f"{out.rstrip('/')}/faces")
-    attrs = ShardStore(f"{out.rstrip('/')}/attributes")
-    attrs.remove_temp_files()
-    faces_done, attrs_done = faces.done_shards(), attrs.done_shards()
-    pending = sorted(faces_done - attrs_done)
-    result = {
-        "shards_total": len(faces_done),
-        "shards_skipped": len(faces_done & attrs_done),
-        "shards_written": 0,
-        "rows": 0,
-        "seconds": 0.0,
-    }
-    if not pending:
-        return result
-    meta = read_checkpoint(model_path)["meta"]  # validates the file before any worker starts
-    model_id = checkpoint_id(model_path)
-    metadata = attributes_metadata(model_path, meta, model_id)
-    expected = {s: int(faces.read_stats(s)["rows"]) for s in pending}
-    result["rows"] = sum(expected.values())
 
     init_ray()
     sc = cfg["score"]
     size, resources = actor_pool(sc["actors"], sc["actor_cpus"], cluster_gpus())
-    files = [faces.parquet_path(s) for s in pending]
     # Read tasks ask for a sliver of a CPU so they are always schedulable beside the actors.
     ds = ray.data.read_parquet(
         files,
@@ -164,24 +155,53 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
         max_task_retries=3,
         **resources,
     )
+    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> dict:
+    """Score every faces shard of `out` whose attributes shard is not done; returns counts for this call."""
+    from mgmtn.checkpoint import checkpoint_id, read_checkpoint
+
+    faces = ShardStore(f"{out.rstrip('/')}/faces")
+    attrs = ShardStore(f"{out.rstrip('/')}/attributes")
+    attrs.remove_temp_files()
+    faces_done, attrs_done = faces.done_shards(), attrs.done_shards()
+    pending = sorted(faces_done - attrs_done)
+    result = {
+        "shards_total": len(faces_done),
+        "shards_skipped": len(faces_done & attrs_done),
+        "shards_written": 0,
+        "rows": 0,
+        "seconds": 0.0,
+    }
+    if not pending:
+        return result
+    meta = read_checkpoint(model_path)["meta"]  # validates the file before any worker starts
+    model_id = checkpoint_id(model_path)
+    metadata = attributes_metadata(model_path, meta, model_id)
+    expected = {s: int(faces.read_stats(s)["rows"]) for s in pending}
+    result["rows"] = sum(expected.values())
+
+    files = [faces.parquet_path(s) for s in pending]
+    if result["rows"] <= cfg["score"]["inline_max_rows"]:
+        # A few faces: score them here rather than start an actor pool that costs more than the work.
+        batches = _inline_batches(faces, files, model_path, cfg)
+        result["engine"] = "inline"
+    else:
+        batches = _ray_batches(faces, files, model_path, cfg)
+        result["engine"] = "ray"
     t0 = time.perf_counter()
     asm = ShardAssembler(expected, count=_rows, sort_keys=["image_id", "face_idx"])
-    bar = tqdm(total=result["rows"], desc="score", unit="face", disable=not progress)
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        bar.update(batch.num_rows)
-        for s, table in asm.add(batch):
-            stats = {
-                "rows": table.num_rows,
-                "scored": int(pc.sum(pc.equal(table["status"], "ok")).as_py() or 0),
-                "statuses": dict(sorted(Counter(table["status"].to_pylist()).items())),
-                "model": model_id,
-            }
-            attrs.write(s, table, stats, metadata)
-            result["shards_written"] += 1
-            log.info("attributes shard %05d: %d rows, %d scored", s, stats["rows"], stats["scored"])
-    bar.close()
-    if asm.missing():
-        raise RuntimeError(f"score lost rows in shards {asm.missing()}; nothing was marked done for them")
+
+    def stats(s: int, table: pa.Table) -> dict:
+        return {
+            "rows": table.num_rows,
+            "scored": int(pc.sum(pc.equal(table["status"], "ok")).as_py() or 0),
+            "statuses": dict(sorted(Counter(table["status"].to_pylist()).items())),
+            "model": model_id,
+        }
+
+    result["shards_written"] = write_stream(batches, attrs, asm, stats, metadata, "attributes", progress)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 

@@ -2,12 +2,14 @@
 
 A shard is done when its stats file exists. The Parquet file is renamed into place first and the stats
 file written last, so a run killed at any moment leaves either a done shard or one that the next run
-rewrites from scratch; readers of the folder never see a temp file (those are dot-prefixed) or a marker (under `_stats/`).
+rewrites from scratch. Readers of the folder never see a temp file (those are dot-prefixed) or a marker
+(under `_stats/`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import posixpath
 import uuid
@@ -21,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mgmtn.attributes import ATTRIBUTE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 FACES_SCHEMA = pa.schema(
     [
@@ -154,3 +158,34 @@ class ShardAssembler:
 
     def missing(self) -> dict[int, int]:
         return {s: n - self.seen[s] for s, n in self.expected.items() if self.seen[s] < n}
+
+
+def write_stream(
+    batches: Any,
+    store: ShardStore,
+    assembler: ShardAssembler,
+    make_stats: Callable[[int, pa.Table], dict],
+    metadata: dict[str, str],
+    name: str,
+    progress: bool = True,
+    drop: tuple[str, ...] = (),
+) -> int:
+    """Drain a stream of row batches into shards: each shard is written (atomically, marker last) the moment
+    its last unit arrives. Raises if the stream ends with a shard incomplete. Returns shards written."""
+    from tqdm.auto import tqdm
+
+    written = 0
+    total = sum(assembler.expected.values())
+    with tqdm(total=total, desc=name, unit="img" if name == "faces" else "face", disable=not progress) as bar:
+        for batch in batches:
+            bar.update(assembler.count(batch))
+            for s, table in assembler.add(batch):
+                table = table.drop_columns(list(drop)) if drop else table
+                stats = make_stats(s, table)
+                store.write(s, table, stats, metadata)
+                written += 1
+                log.info("%s shard %05d written: %s", name, s, {k: v for k, v in stats.items() if k != "detector"})
+    missing = assembler.missing()
+    if missing:
+        raise RuntimeError(f"{name}: shards {missing} are missing rows; none of them was marked done")
+    return written

@@ -41,7 +41,8 @@ def ray_runtime():
 def cfg() -> dict:
     from conf import load_config
 
-    c = load_config(overrides={"detect.detector": "dlib"})
+    # Tiny corpora would otherwise take the inline (no-Ray) path; these tests are about the Ray stages.
+    c = load_config(overrides={"detect.detector": "dlib", "annotate.inline_max_images": 0, "score.inline_max_rows": 0})
     c["annotate"]["shard_size"] = 4
     return c
 
@@ -61,3 +62,14 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
     save_checkpoint(path, create_model(c["model"], c["align"]["crop_size"]), checkpoint_meta(c, {"data": "none"}))
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -81,3 +81,17 @@ def test_rerun_skips_done_shards_and_rewrites_identical_bytes(tmp_path, cfg, ray
     third = annotate_to(str(corpus), str(out), cfg, "dlib", progress=False)
     assert third["shards_written"] == 1
     assert {p.name: p.read_bytes() for p in sorted((out / "faces").glob("*.parquet"))} == before
+
+
+def test_inline_and_ray_paths_write_identical_shards(tmp_path, cfg, ray_runtime):
+    """Small runs skip Ray; both engines must produce the same bytes."""
+    corpus = tmp_path / "corpus"
+    make_bad_corpus(corpus)
+    inline_cfg = {**cfg, "annotate": {**cfg["annotate"], "inline_max_images": 1000}}
+    a = annotate_to(str(corpus), str(tmp_path / "inline"), inline_cfg, "dlib", progress=False)
+    b = annotate_to(str(corpus), str(tmp_path / "ray"), cfg, "dlib", progress=False)
+    assert (a["engine"], b["engine"]) == ("inline", "ray")
+    names = sorted(p.name for p in (tmp_path / "ray" / "faces").glob("*.parquet"))
+    assert names == sorted(p.name for p in (tmp_path / "inline" / "faces").glob("*.parquet")) and names
+    for n in names:
+        assert (tmp_path / "inline" / "faces" / n).read_bytes() == (tmp_path / "ray" / "faces" / n).read_bytes(), n

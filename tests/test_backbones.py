@@ -3,14 +3,7 @@ import torch
 
 from mgmtn.backbones import create_backbone, list_backbones, load_torchvision_weights, register_backbone
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def n_params(m: torch.nn.Module) -> int:

@@ -8,14 +8,7 @@ import torch
 from mgmtn.checkpoint import CheckpointError, checkpoint_id, load_checkpoint, save_checkpoint
 from mgmtn.model import create_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CFG = {"model": {"backbone": "resnet10", "width": 8, "fusion_dim": 16, "decoder_dim": 16, "masks": "predicted"}}

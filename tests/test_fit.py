@@ -16,14 +16,7 @@ from mgmtn.fit import (
 )
 from mgmtn.model import create_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SIZE = 32

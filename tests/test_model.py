@@ -5,14 +5,7 @@ from mgmtn.attributes import ATTRIBUTES, GROUPS, group_indices
 from mgmtn.losses import attribute_loss, total_loss
 from mgmtn.model import create_model, masked_avg_pool
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads and crawl when other processes share the CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = {"backbone": "resnet10", "width": 8, "fusion_dim": 16, "decoder_dim": 16, "dropout": 0.0}

@@ -49,3 +49,17 @@ def test_attributes_rows_match_faces_rows(tmp_path, cfg, ray_runtime, tiny_check
     (tmp_path / "out/attributes/_stats/shard-00001.json").unlink()
     assert run_score(out, str(tiny_checkpoint), cfg, progress=False)["shards_written"] == 1
     assert (tmp_path / "out/attributes/shard-00001.parquet").read_bytes() == before
+
+
+def test_inline_scoring_matches_ray_scoring(tmp_path, cfg, ray_runtime, tiny_checkpoint):
+    _corpus(tmp_path / "c")
+    out = str(tmp_path / "out")
+    annotate_to(str(tmp_path / "c"), out, cfg, "dlib", progress=False)
+    ray_res = run_score(out, str(tiny_checkpoint), cfg, progress=False)
+    ray_table = pl.read_parquet(f"{out}/attributes/*.parquet")
+    for p in (tmp_path / "out" / "attributes").rglob("*.json"):
+        p.unlink()
+    inline_cfg = {**cfg, "score": {**cfg["score"], "inline_max_rows": 1000}}
+    inline_res = run_score(out, str(tiny_checkpoint), inline_cfg, progress=False)
+    assert (ray_res["engine"], inline_res["engine"]) == ("ray", "inline")
+    assert pl.read_parquet(f"{out}/attributes/*.parquet").equals(ray_table)
