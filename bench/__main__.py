@@ -20,6 +20,8 @@ from pathlib import Path
 TARGETS = {  # figure -> (comparison, target); None = reported only
     "annotate_speedup": (">=", 1.8),
     "annotate_images_per_s": None,
+    "annotate_steady_speedup": None,
+    "annotate_first_batch_s": None,
     "score_overhead": ("<=", 1.3),
     "score_faces_per_s": None,
     "flow_overhead_s": ("<=", 20.0),
@@ -65,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.runtime import init_ray
 
     cfg = load_config()
-    n_annot, n_small, n_big, repeats = (240, 100, 1000, 2) if a.quick else (600, 200, 2000, 3)
+    # Annotation runs on 2,400 images in the full run: a corpus job is long, and on a few hundred images
+    # the actor pool's fixed start-up (~5 s) is most of what is measured (see annotate_first_batch_s).
+    n_annot, n_small, n_big, repeats = (240, 100, 1000, 2) if a.quick else (2400, 200, 2000, 2)
     celeba = _celeba_images()
     skip = set(filter(None, a.skip.split(",")))
     work = Path(tempfile.mkdtemp(prefix="mgmtn-bench-"))

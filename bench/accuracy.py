@@ -19,6 +19,7 @@ from conf import load_config
 from mgmtn.checkpoint import load_checkpoint
 from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
 from pipeline.evaluation import baseline_metrics, evaluate
+from pipeline.runtime import init_ray
 from pipeline.training import run_training
 
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data at {a.data} (set MGMTN_SHARED or --data)", file=sys.stderr)
         return 2
     base_cfg = load_config()
+    init_ray(for_training=True)
     cf = load_celeba_faces(a.data, annotate_celeba(a.data, base_cfg, a.detector, progress=False))
     train, val = cf.splits["train"], cf.splits["val"]
     rows = []

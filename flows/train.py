@@ -25,6 +25,7 @@ from conf import load_config
 from mgmtn.checkpoint import load_checkpoint
 from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
 from pipeline.evaluation import baseline_metrics, evaluate, plot_history, plot_per_attribute, write_metrics
+from pipeline.runtime import init_ray
 from pipeline.training import history, run_training
 
 
@@ -57,6 +58,7 @@ def train(
         cfg["train"]["epochs"] = epochs
     if workers:
         cfg["train"]["num_workers"] = workers
+    init_ray(for_training=True)  # before annotation can start it, so Ray Train's workers get the quiet-logs hook
     ann_dir = annotate_data(data, cfg, detector, annotations, limit)
     cf = load_celeba_faces(data, ann_dir)
     splits = cf.splits

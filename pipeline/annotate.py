@@ -226,7 +226,7 @@ def run_annotate(
     def stats(s: int, table: pa.Table) -> dict:
         return {**shard_stats(table, expected[s]), "detector": detector_name}
 
-    result["shards_written"] = write_stream(batches, store, asm, stats, metadata, "faces", progress, drop=("idx",))
+    result |= write_stream(batches, store, asm, stats, metadata, "faces", progress, drop=("idx",))
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 

@@ -201,7 +201,7 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
             "model": model_id,
         }
 
-    result["shards_written"] = write_stream(batches, attrs, asm, stats, metadata, "attributes", progress)
+    result |= write_stream(batches, attrs, asm, stats, metadata, "attributes", progress)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 

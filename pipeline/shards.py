@@ -169,16 +169,23 @@ def write_stream(
     name: str,
     progress: bool = True,
     drop: tuple[str, ...] = (),
-) -> int:
+) -> dict:
     """Drain a stream of row batches into shards: each shard is written (atomically, marker last) the moment
-    its last unit arrives. Raises if the stream ends with a shard incomplete. Returns shards written."""
+    its last unit arrives. Raises if the stream ends with a shard incomplete.
+
+    Returns shards written and when the first batch arrived (start-up cost, e.g. of an actor pool)."""
+    import time
+
     from tqdm.auto import tqdm
 
-    written = 0
+    written, t0, first = 0, time.perf_counter(), None
     total = sum(assembler.expected.values())
     with tqdm(total=total, desc=name, unit="img" if name == "faces" else "face", disable=not progress) as bar:
         for batch in batches:
-            bar.update(assembler.count(batch))
+            units = assembler.count(batch)
+            if first is None:
+                first = {"first_batch_s": round(time.perf_counter() - t0, 3), "first_batch_units": units}
+            bar.update(units)
             for s, table in assembler.add(batch):
                 table = table.drop_columns(list(drop)) if drop else table
                 stats = make_stats(s, table)
@@ -188,4 +195,4 @@ def write_stream(
     missing = assembler.missing()
     if missing:
         raise RuntimeError(f"{name}: shards {missing} are missing rows; none of them was marked done")
-    return written
+    return {"shards_written": written, **(first or {})}

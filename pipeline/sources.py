@@ -96,7 +96,9 @@ def build_manifest(corpus: Corpus, shard_size: int, limit: int | None = None) ->
 def load_or_create_manifest(corpus: Corpus, out_fs: Any, out_root: str, shard_size: int, limit: int | None) -> pa.Table:
     """Reuse OUT/manifest.parquet when it was made for the same corpus, shard size and limit."""
     path = posixpath.join(out_root, "manifest.parquet")
-    params = {"corpus": corpus.url, "shard_size": shard_size, "limit": limit or 0}
+    # The same folder named two ways (relative, absolute, through a link) is the same corpus.
+    ident = os.path.realpath(corpus.root) if corpus.is_local else corpus.url
+    params = {"corpus": ident, "shard_size": shard_size, "limit": limit or 0}
     if out_fs.exists(path):
         with out_fs.open(path, "rb") as fh:
             table = pq.read_table(fh)

@@ -160,7 +160,7 @@ def run_training(train: dict, val: dict | None, cfg: dict, out: Path, data: dict
 
     from pipeline.runtime import cluster_cpus, cluster_gpus, init_ray
 
-    init_ray()
+    init_ray(for_training=True)  # a no-op when an earlier stage already started Ray
     out.mkdir(parents=True, exist_ok=True)
     workers = int(cfg["train"]["num_workers"])
     gpus = cluster_gpus()

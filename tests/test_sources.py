@@ -52,6 +52,9 @@ def test_manifest_is_reused_and_settings_are_checked(tmp_path):
     assert m1.equals(m2)
     with pytest.raises(ValueError, match="different settings"):
         load_or_create_manifest(c, fs, out, 4, None)
+    # The same folder through a relative path is the same corpus.
+    rel = os.path.relpath(root)
+    assert load_or_create_manifest(open_corpus(rel), fs, out, 3, None).equals(m1)
 
 
 @pytest.mark.parametrize("rel", ["../x.jpg", "/etc/passwd", "a/../../x.jpg", "", "a\\..\\x.jpg"])
