@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     from bench import stages
     from conf import load_config
+    from pipeline.annotate import annotate_to
     from pipeline.runtime import init_ray
 
     cfg = load_config()
@@ -83,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     init_ray()
     model = _model(work)
     corpus = stages.make_corpus(work / "corpus", n_annot, celeba)
-    figures.update(stages.annotate_figures(corpus, cfg, a.detector, repeats, work))
+    if "annotate" not in skip:
+        figures.update(stages.annotate_figures(corpus, cfg, a.detector, repeats, work))
+    elif not skip >= {"score", "train"}:
+        annotate_to(str(corpus), str(work / "annotate-0"), cfg, a.detector, progress=False)
     faces_glob = f"{work}/annotate-0/faces/*.parquet"
     if "score" not in skip:
         figures.update(stages.score_figures(faces_glob, model, cfg["score"]["batch_size"], repeats))
