@@ -17,8 +17,9 @@ from pathlib import Path
 
 from conf import load_config
 from mgmtn.checkpoint import load_checkpoint
+from mgmtn.metrics import majority_baseline
 from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
-from pipeline.evaluation import baseline_metrics, evaluate
+from pipeline.evaluation import evaluate
 from pipeline.runtime import init_ray
 from pipeline.training import run_training
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     cf = load_celeba_faces(a.data, annotate_celeba(a.data, base_cfg, a.detector, progress=False))
     train, val = cf.splits["train"], cf.splits["val"]
     rows = []
-    base = baseline_metrics(train.labels, val.labels)
+    base = majority_baseline(train.labels, val.labels)
     rows.append(("majority baseline", base["mean_accuracy"], base["mean_balanced_accuracy"], 0.0))
     for variant in a.variants.split(","):
         cfg = load_config(overrides={"model.masks": variant})

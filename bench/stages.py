@@ -23,6 +23,12 @@ from pipeline.detectors import create_detector
 REPO = Path(__file__).resolve().parents[1]
 
 
+def annotate_corpus_cmd(corpus: Path, out: Path, detector: str, model_path: Path) -> list[str]:
+    """The `annotate-corpus` command line a user would type, as the benchmarks run it."""
+    return [sys.executable, "-m", "flows.annotate_corpus", "--corpus", str(corpus), "--out", str(out),
+            "--detector", detector, "--model", str(model_path), "--no-progress"]  # fmt: skip
+
+
 def timed(fn, repeats: int) -> tuple[float, list[float]]:
     """Median wall time of `repeats` calls (and all of them)."""
     times = []
@@ -142,7 +148,6 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
     """`annotate-corpus` on 10 images, minus what its stages compute (the same work done in-process)."""
     import subprocess
 
-    import pyarrow as pa
     import torch
 
     from mgmtn.checkpoint import checkpoint_id, load_checkpoint
@@ -159,20 +164,7 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     t0 = time.perf_counter()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.annotate_corpus",
-            "--corpus",
-            str(small),
-            "--out",
-            str(out),
-            "--detector",
-            detector,
-            "--model",
-            str(model_path),
-            "--no-progress",
-        ],
+        annotate_corpus_cmd(small, out, detector, model_path),
         cwd=REPO,
         env=env,
         check=True,
@@ -186,7 +178,7 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
     torch.set_num_threads(os.cpu_count() or 1)
     batch = pl.read_parquet(f"{out}/faces/*.parquet").filter(pl.col("status") == "ok").to_arrow()
     model = prepare_for_inference(load_checkpoint(model_path)[0])
-    score_table(pa.Table.from_batches(batch.to_batches()), model, checkpoint_id(model_path), 64)
+    score_table(batch, model, checkpoint_id(model_path), 64)
     compute = time.perf_counter() - t0
     return {"flow_wall_s": wall, "flow_compute_s": compute, "flow_overhead_s": wall - compute}
 
@@ -199,27 +191,12 @@ def rss_figures(corpus_small: Path, corpus_big: Path, model_path: Path, detector
     for name, corpus in (("small", corpus_small), ("big", corpus_big)):
         out = work / f"rss-{name}"
         shutil.rmtree(out, ignore_errors=True)
+        # Both sizes on the same engines (Ray actors for both stages), so the ratio measures growth with
+        # corpus size, not the small-run shortcut's smaller footprint.
+        cmd = annotate_corpus_cmd(corpus, out, detector, model_path)
+        cmd += ["--set", "annotate.inline_max_images=0", "--set", "score.inline_max_rows=0"]
         rc, peak, wall = run_with_peak_memory(
-            [
-                sys.executable,
-                "-m",
-                "flows.annotate_corpus",
-                "--corpus",
-                str(corpus),
-                "--out",
-                str(out),
-                "--detector",
-                detector,
-                "--model",
-                str(model_path),
-                "--no-progress",
-                # Both sizes on the same engines (Ray actors for both stages), so the ratio measures growth
-                # with corpus size, not the small-run shortcut's smaller footprint.
-                "--set",
-                "annotate.inline_max_images=0",
-                "--set",
-                "score.inline_max_rows=0",
-            ],
+            cmd,
             env=env,
             cwd=str(REPO),
         )

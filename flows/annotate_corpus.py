@@ -9,7 +9,6 @@ With no --corpus it runs on a small demo corpus built from photos shipped inside
 from __future__ import annotations
 
 import argparse
-import logging
 import posixpath
 import sys
 import time
@@ -20,6 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from conf import load_config
+from flows.cli import run_flow
 from pipeline.annotate import annotate_to
 from pipeline.locking import OutputLock
 from pipeline.report import contact_sheet, prevalence, write_overlays
@@ -143,31 +143,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ray-address", help="join this Ray cluster (default: RAY_ADDRESS or a local runtime)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--strict", action="store_true", help="exit non-zero when any row failed")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    a = parse_args(argv)
-    try:
-        summary = annotate_corpus(
-            corpus=a.corpus,
-            out=a.out,
-            detector=a.detector,
-            limit=a.limit,
-            shard_size=a.shard_size,
-            model=a.model,
-            ray_address=a.ray_address,
-            overrides=a.overrides,
-            strict=a.strict,
-            progress=not a.no_progress,
-        )
-    except Exception as e:  # the flow already logged the traceback; end with one clear line
-        print(f"annotate-corpus failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(summary))
-    return 0
+    rc, summary = run_flow("annotate-corpus", annotate_corpus, parse_args(argv))
+    if summary is not None:
+        print(format_summary(summary))
+    return rc
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ one, else val.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,12 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 
 from conf import load_config
+from flows.cli import run_flow
 from mgmtn.checkpoint import load_checkpoint
+from mgmtn.metrics import majority_baseline
 from pipeline.celeba import SPLITS
 from pipeline.datasets import annotate_celeba, load_celeba_faces
-from pipeline.evaluation import baseline_metrics, evaluate, plot_per_attribute, write_metrics
+from pipeline.evaluation import evaluate, plot_per_attribute, write_metrics
 from pipeline.face_arrays import concat_faces
 
 
@@ -55,7 +56,7 @@ def evaluate_model(
         raise ValueError(f"{data}: no faces in split {split!r}")
     metrics = evaluate(net, meta, sub)
     train = cf.splits["train"]
-    base = baseline_metrics(train.labels, sub.labels) if len(train) else None
+    base = majority_baseline(train.labels, sub.labels) if len(train) else None
     out_dir = Path(out)
     extra = {
         "split": split,
@@ -88,7 +89,6 @@ def evaluate_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m flows.evaluate", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True)
     p.add_argument("--model", required=True)
@@ -96,15 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=["test", "val", "train", "all"])
     p.add_argument("--detector", default="auto", choices=["auto", "dlib", "face-alignment"])
     p.add_argument("--annotations", help="faces cache folder (default: ~/.cache/mgmtn/annotations)")
-    a = p.parse_args(argv)
-    try:
-        evaluate_model(
-            data=a.data, model=a.model, out=a.out, split=a.split, detector=a.detector, annotations=a.annotations
-        )
-    except Exception as e:
-        print(f"evaluate failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_flow("evaluate", evaluate_model, p.parse_args(argv))[0]
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 import time
@@ -22,9 +21,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from conf import load_config
+from flows.cli import run_flow
 from mgmtn.checkpoint import load_checkpoint
+from mgmtn.metrics import majority_baseline
 from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
-from pipeline.evaluation import baseline_metrics, evaluate, plot_history, plot_per_attribute, write_metrics
+from pipeline.evaluation import evaluate, plot_history, plot_per_attribute, write_metrics
 from pipeline.runtime import init_ray
 from pipeline.training import history, run_training
 
@@ -80,7 +81,7 @@ def train(
     for name in ("val", "test"):
         if len(splits[name]):
             m = evaluate(model, meta, splits[name])
-            base = baseline_metrics(splits["train"].labels, splits[name].labels)
+            base = majority_baseline(splits["train"].labels, splits[name].labels)
             report[name] = {
                 "mean_accuracy": m["mean_accuracy"],
                 "mean_balanced_accuracy": m["mean_balanced_accuracy"],
@@ -115,11 +116,10 @@ def train(
     text = "\n".join(lines)
     print(text)
     create_markdown_artifact(key="train-summary", markdown=f"```\n{text}\n```", description="MGMTN training")
-    return {k: v for k, v in report.items()}
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m flows.train", description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="CelebA-layout folder or URL")
     p.add_argument("--out", default="out/train")
@@ -129,24 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="only the first N images (smoke runs)")
     p.add_argument("--annotations", help="where to cache the faces shards (default: ~/.cache/mgmtn/annotations)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if DIR has a last.pt")
-    a = p.parse_args(argv)
-    try:
-        train(
-            data=a.data,
-            out=a.out,
-            epochs=a.epochs,
-            workers=a.workers,
-            detector=a.detector,
-            limit=a.limit,
-            annotations=a.annotations,
-            overrides=a.overrides,
-            resume=not a.no_resume,
-        )
-    except Exception as e:
-        print(f"train failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    p.add_argument(
+        "--no-resume", dest="resume", action="store_false", help="start from scratch even if DIR has a last.pt"
+    )
+    return run_flow("train", train, p.parse_args(argv))[0]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 from mgmtn.attributes import ATTRIBUTES
 from mgmtn.fit import predict
 from mgmtn.inference import prepare_for_inference
-from mgmtn.metrics import majority_baseline, summarize
+from mgmtn.metrics import summarize
 from pipeline.face_arrays import FaceSet
 
 
@@ -27,10 +27,6 @@ def write_metrics(out: Path, metrics: dict, **extra) -> Path:
     path = out / "metrics.json"
     path.write_text(json.dumps({**extra, **metrics}, indent=1, sort_keys=True))
     return path
-
-
-def baseline_metrics(train_labels: np.ndarray, eval_labels: np.ndarray) -> dict:
-    return majority_baseline(train_labels, eval_labels)
 
 
 def plot_per_attribute(metrics: dict, path: Path, title: str, baseline: dict | None = None) -> Path:

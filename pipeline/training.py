@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -141,13 +140,8 @@ def train_loop_per_worker(config: dict) -> None:
         stop = torch.tensor([1.0 if (budget_s and time.monotonic() - t0 > budget_s) or stats["stopped_early"] else 0.0])
         if world > 1:
             torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)
-        report = {k: v for k, v in record.items() if isinstance(v, int | float)}
-        if rank == 0:
-            with tempfile.TemporaryDirectory() as d:
-                torch.save({"epoch": epoch}, Path(d) / "epoch.pt")
-                ray.train.report(report, checkpoint=ray.train.Checkpoint.from_directory(d))
-        else:
-            ray.train.report(report)
+        # Resume state lives in last.pt (weights, optimizer, schedule, history); Ray gets metrics only.
+        ray.train.report({k: v for k, v in record.items() if isinstance(v, int | float)})
         if stop.item() > 0:
             break
 
@@ -155,7 +149,7 @@ def train_loop_per_worker(config: dict) -> None:
 def run_training(train: dict, val: dict | None, cfg: dict, out: Path, data: dict, resume: bool = True) -> Path:
     """Fit MGMTN with Ray Train; returns the path of the best checkpoint."""
     import ray
-    from ray.train import CheckpointConfig, RunConfig, ScalingConfig
+    from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from pipeline.runtime import cluster_cpus, cluster_gpus, init_ray
@@ -179,9 +173,7 @@ def run_training(train: dict, val: dict | None, cfg: dict, out: Path, data: dict
         scaling_config=ScalingConfig(
             num_workers=workers, use_gpu=gpus > 0, resources_per_worker={"CPU": cpus_per_worker}
         ),
-        run_config=RunConfig(
-            storage_path=str((out / "ray").resolve()), name="train", checkpoint_config=CheckpointConfig(num_to_keep=1)
-        ),
+        run_config=RunConfig(storage_path=str((out / "ray").resolve()), name="train"),
     )
     trainer.fit()
     best = out / BEST_FILE
