@@ -59,11 +59,12 @@ def make_corpus(dest: Path, n: int, celeba: Path | None) -> Path:
     return dest
 
 
-def sequential_annotate(corpus: Path, cfg: dict, detector_name: str) -> int:
+def sequential_annotate(corpus: Path | list[Path], cfg: dict, detector_name: str) -> int:
     """The baseline: a plain loop, one image at a time, same decoder, detector, alignment and masks."""
     det = create_detector(detector_name, cfg["detect"])
     faces = 0
-    for p in sorted(corpus.iterdir()):
+    paths = sorted(corpus.iterdir()) if isinstance(corpus, Path) else corpus
+    for p in paths:
         img = decode_image(p.read_bytes(), max_pixels=cfg["detect"]["max_pixels"], max_side=cfg["detect"]["max_side"])
         for f in det.detect(img.rgb, img.scale):
             a = align_face(img.rgb, f.landmarks, cfg["align"]["crop_size"], cfg["align"]["mask_size"])
@@ -73,10 +74,31 @@ def sequential_annotate(corpus: Path, cfg: dict, detector_name: str) -> int:
     return faces
 
 
+def parallel_loops(corpus: Path, detector_name: str, processes: int) -> float:
+    """Wall time of `processes` independent copies of the baseline loop, each a fresh Python process on its
+    own slice of the corpus: what the hardware allows with no coordination at all (the ceiling)."""
+    import subprocess
+
+    code = (
+        "import sys; from pathlib import Path; from conf import load_config; "
+        "from bench.stages import sequential_annotate; k, n = int(sys.argv[1]), int(sys.argv[2]); "
+        f"paths = sorted(Path({str(corpus)!r}).iterdir())[k::n]; "
+        f"sequential_annotate(paths, load_config(), {detector_name!r})"
+    )
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(k), str(processes)], cwd=REPO) for k in range(processes)]
+    if any(p.wait() != 0 for p in procs):
+        raise RuntimeError("a baseline loop process failed")
+    return time.perf_counter() - t0
+
+
 def annotate_figures(corpus: Path, cfg: dict, detector: str, repeats: int, work: Path) -> dict:
-    """End-to-end ratio (start-up included) and steady-state ratio (after the first batch arrives)."""
+    """End-to-end ratio (start-up included), steady-state ratio (after the first batch arrives), and the
+    ceiling: independent copies of the baseline loop, one per CPU, with no coordination."""
     n = len(os.listdir(corpus))
     base, _ = timed(lambda: sequential_annotate(corpus, cfg, detector), repeats)
+    cpus = os.cpu_count() or 1
+    ceiling, _ = timed(lambda: parallel_loops(corpus, detector, cpus), repeats)
     runs = iter(range(repeats))
     results: list[dict] = []
 
@@ -99,6 +121,8 @@ def annotate_figures(corpus: Path, cfg: dict, detector: str, repeats: int, work:
         "annotate_first_batch_s": startup,
         "annotate_steady_images_per_s": steady,
         "annotate_steady_speedup": steady / (n / base),
+        "annotate_ceiling_s": ceiling,
+        "annotate_ceiling_speedup": base / ceiling,
         "annotate_engine": results[0]["engine"],
     }
 

@@ -102,7 +102,8 @@ def rows_to_table(rows: list[dict]) -> pa.Table:
 
 
 class AnnotateActor:
-    """Ray Data callable class: loads the detector once, then maps manifest batches to faces rows."""
+    """Ray actor: loads the detector once, then maps manifest batches to faces rows. With a thread-safe
+    detector Ray runs several `annotate` calls at once (max_concurrency), all over this one model."""
 
     def __init__(self, corpus_url: str, detector_name: str, cfg: dict, threads: int = 1):
         if detector_name == "face-alignment":  # dlib needs no torch: don't pay its import in every actor
@@ -113,7 +114,7 @@ class AnnotateActor:
         self.detector = create_detector(detector_name, cfg["detect"])
         self.cfg = cfg
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def annotate(self, batch: pa.Table) -> pa.Table:
         rows: list[dict] = []
         for idx, rel, shard in zip(
             batch["idx"].to_pylist(), batch["image_id"].to_pylist(), batch["shard"].to_pylist(), strict=True
@@ -152,34 +153,50 @@ def _inline_batches(pending: pa.Table, corpus_url: str, detector: Any, cfg: dict
 
 
 def _ray_batches(pending: pa.Table, corpus_url: str, detector_name: str, cfg: dict) -> Iterator[pa.Table]:
-    """Stream faces rows from an actor pool (one detector per actor, fractional CPUs, GPUs when present)."""
+    """Stream faces rows from a pool of Ray actors. A killed actor is restarted and its in-flight batches are
+    retried, so no row is lost.
+
+    On CPUs each actor runs several detector threads over one loaded model when the detector is thread-safe
+    (dlib): a 2-CPU machine gets one actor with two threads, which loads the 100 MB predictor once instead
+    of twice. A GPU detector gets one single-threaded actor per GPU.
+
+    Plain actors, not a Ray Data pipeline: the inputs are a few bytes of paths per image and the outputs go
+    straight to the shard writer, so Ray Data's planning, block-metadata tasks and helper actors would add
+    start-up and per-batch cost without buying anything here (bench/RESULTS.md).
+    """
     import ray
 
-    from pipeline.runtime import actor_pool, cluster_gpus, init_ray
+    from pipeline.actor_stream import stream_through_actors
+    from pipeline.detectors import detector_thread_safe
+    from pipeline.runtime import cluster_gpus, init_ray, node_cpus, threaded_pool
 
     init_ray()
     ann = cfg["annotate"]
-    uses_gpu = detector_name == "face-alignment" and cluster_gpus() > 0
-    size, resources = actor_pool(ann["actors"], ann["actor_cpus"], cluster_gpus() if uses_gpu else 0)
+    per_thread = float(ann["cpus_per_thread"])
+    gpus = cluster_gpus() if detector_name == "face-alignment" else 0
+    if gpus:
+        size, threads, resources = ann["actors"] or gpus, 1, {"num_gpus": 1, "num_cpus": per_thread}
+    else:
+        wanted = ann["threads_per_actor"] if detector_thread_safe(detector_name) else 1
+        size, threads = threaded_pool(ann["actors"], wanted, per_thread, node_cpus())
+        resources = {"num_cpus": threads * per_thread}
     bs = ann["batch_size"]
     blocks = [pending.slice(i, bs) for i in range(0, pending.num_rows, bs)]
-    ds = ray.data.from_arrow(blocks).map_batches(
-        AnnotateActor,
-        fn_constructor_kwargs={
-            "corpus_url": corpus_url,
-            "detector_name": detector_name,
-            "cfg": cfg,
-            "threads": max(1, round(ann["actor_cpus"])),
-        },
-        batch_size=bs,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=size),
-        # An actor killed mid-batch is restarted and its batch retried, so no rows are lost.
-        max_restarts=3,
-        max_task_retries=3,
-        **resources,
+    remote_cls = ray.remote(AnnotateActor).options(
+        max_restarts=3, max_task_retries=3, max_concurrency=threads, **resources
     )
-    yield from ds.iter_batches(batch_format="pyarrow", batch_size=None)
+    torch_threads = max(1, int(per_thread))  # face-alignment only; Ray sets OMP_NUM_THREADS=1 in workers
+    actors = [remote_cls.remote(corpus_url, detector_name, cfg, torch_threads) for _ in range(min(size, len(blocks)))]
+    log.info("annotate: %d actor(s) x %d thread(s), %d batches of %d images", len(actors), threads, len(blocks), bs)
+    try:
+        # One batch queued per actor beyond its running ones, so no thread waits for a driver round trip.
+        yield from stream_through_actors(actors, "annotate", blocks, depth=threads + 1)
+    except ray.exceptions.ActorDiedError as e:
+        # Usually the constructor failed (a detector model that exists but does not load); say so first.
+        raise RuntimeError(f"annotate actors died ({detector_name} detector): {e}") from e
+    finally:
+        for actor in actors:
+            ray.kill(actor)
 
 
 def run_annotate(
@@ -194,7 +211,8 @@ def run_annotate(
 ) -> dict:
     """Annotate every manifest shard that is not done yet; returns counts for this call.
 
-    `detector`, when given, is reused for small inline runs instead of loading another one.
+    `detector`, when given, is used by small inline runs; otherwise they load one. Ray runs load theirs in
+    the actors only: the driver never pays for a model it would not use.
     """
     store = ShardStore(faces_url)
     store.remove_temp_files()
@@ -256,12 +274,12 @@ def annotate_to(
     """Manifest + annotate, resumable: `out/manifest.parquet` and `out/faces/`. Returns what was done."""
     import fsspec
 
-    from pipeline.detectors import resolve_detector
+    from pipeline.detectors import describe_detector, resolve_detector
     from pipeline.sources import load_or_create_manifest
 
     t0 = time.perf_counter()
     det_name = resolve_detector(detector, cfg["detect"])
-    det = create_detector(det_name, cfg["detect"])  # fail fast, before Ray starts, if weights are missing
+    det_version = describe_detector(det_name, cfg["detect"])  # fails fast, before Ray, if weights are missing
     corpus = open_corpus(corpus_url)
     out_fs, out_root = fsspec.core.url_to_fs(out)
     manifest = load_or_create_manifest(corpus, out_fs, out_root.rstrip("/"), cfg["annotate"]["shard_size"], limit)
@@ -275,14 +293,13 @@ def annotate_to(
         f"{out.rstrip('/')}/faces",
         cfg,
         det_name,
-        faces_metadata(cfg, det_name, det.version),
+        faces_metadata(cfg, det_name, det_version),
         progress,
-        detector=det,
     )
     return {
         **result,
         "detector": det_name,
-        "detector_version": det.version,
+        "detector_version": det_version,
         "images_total": manifest.num_rows,
         "manifest_seconds": round(t1 - t0, 2),
     }

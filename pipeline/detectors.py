@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -59,6 +60,7 @@ class Face:
 class Detector(Protocol):
     name: str
     version: str
+    thread_safe: bool  # detect() may run from several threads of one process at once
 
     def detect(self, rgb: np.ndarray, scale: float = 1.0) -> list[Face]: ...
 
@@ -67,16 +69,20 @@ class Detector(Protocol):
 class _Entry:
     factory: Callable[[dict], Detector]
     unavailable: Callable[[dict], str | None]  # None when it can run, else why not
+    describe: Callable[[dict], str]  # version string of what the factory would load, without loading it
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def register_detector(name: str) -> Callable:
-    """Class decorator: the class takes the merged `[detect]` config; `unavailable(cfg)` says why not."""
+    """Class decorator: the class takes the merged `[detect]` config; `unavailable(cfg)` says why not and
+    `describe(cfg)` gives its version string (both optional, neither loads a model)."""
 
     def wrap(cls: type) -> type:
-        _REGISTRY[name] = _Entry(cls, getattr(cls, "unavailable", lambda cfg: None))
+        _REGISTRY[name] = _Entry(
+            cls, getattr(cls, "unavailable", lambda cfg: None), getattr(cls, "describe", lambda cfg: name)
+        )
         cls.name = name
         return cls
 
@@ -109,13 +115,31 @@ def resolve_detector(name: str = "auto", cfg: dict | None = None) -> str:
     return name
 
 
-def create_detector(name: str = "auto", cfg: dict | None = None) -> Detector:
-    c = _cfg(cfg)
+def _usable_entry(name: str, c: dict) -> _Entry:
     entry = _REGISTRY[resolve_detector(name, c)]
     reason = entry.unavailable(c)
     if reason is not None:
         raise DetectorUnavailable(reason)
-    return entry.factory(c)
+    return entry
+
+
+def create_detector(name: str = "auto", cfg: dict | None = None) -> Detector:
+    c = _cfg(cfg)
+    return _usable_entry(name, c).factory(c)
+
+
+def detector_thread_safe(name: str) -> bool:
+    """Whether one loaded detector may serve several threads (so an actor can run them over one model)."""
+    return bool(getattr(_REGISTRY[name].factory, "thread_safe", False))
+
+
+def describe_detector(name: str = "auto", cfg: dict | None = None) -> str:
+    """The version string `create_detector(name, cfg).version` would have, without loading any model.
+
+    Raises `DetectorUnavailable` exactly when `create_detector` would refuse before loading, so a run can
+    fail fast in the driver while only its workers pay for the models."""
+    c = _cfg(cfg)
+    return _usable_entry(name, c).describe(c)
 
 
 def _finish(faces: list[Face], cfg: dict, scale: float) -> list[Face]:
@@ -148,7 +172,13 @@ def dlib_predictor_path(cfg: dict | None = None) -> Path | None:
 @register_detector("dlib")
 class DlibDetector:
     """HOG frontal detector + regression-tree 68-point predictor: ~17 ms at 178x218 (upsample 1), ~90 ms
-    at 1000x1000 (upsample 0) on one CPU core; frontal faces only, occasional false positives."""
+    at 1000x1000 (upsample 0) on one CPU core; frontal faces only, occasional false positives.
+
+    Thread-safe: dlib releases the GIL, so threads scale with cores. The 100 MB predictor is read-only once
+    loaded and shared; the HOG scanner keeps per-image state (a shared one returns wrong boxes under
+    threads), so each thread builds its own, which is small (~0.25 s)."""
+
+    thread_safe = True
 
     @staticmethod
     def unavailable(cfg: dict) -> str | None:
@@ -161,26 +191,45 @@ class DlibDetector:
             return f"dlib landmark model missing: {path} (pip install face-recognition-models)"
         return None
 
+    @staticmethod
+    def describe(cfg: dict) -> str:
+        import dlib
+
+        return f"dlib {dlib.__version__} / {dlib_predictor_path(cfg).stem} / hog"
+
     def __init__(self, cfg: dict) -> None:
         import dlib
 
         self.cfg = cfg
         path = dlib_predictor_path(cfg)
-        self._det = dlib.get_frontal_face_detector()
-        self._sp = dlib.shape_predictor(str(path))
-        self.version = f"dlib {dlib.__version__} / {path.stem} / hog"
+        try:
+            self._sp = dlib.shape_predictor(str(path))
+        except RuntimeError as e:  # a truncated download or another file under the expected name
+            raise DetectorUnavailable(f"cannot load dlib landmark model {path}: {e}") from e
+        self._local = threading.local()
+        self._hog()  # this thread's scanner now, so a single-threaded caller pays nothing later
+        self.version = self.describe(cfg)
+
+    def _hog(self):  # -> dlib.fhog_object_detector, this thread's own
+        det = getattr(self._local, "det", None)
+        if det is None:
+            import dlib
+
+            det = self._local.det = dlib.get_frontal_face_detector()
+        return det
 
     def detect(self, rgb: np.ndarray, scale: float = 1.0) -> list[Face]:
         """`scale` converts `rgb` pixels to full-image pixels, for the min_face rule only."""
         img = _rgb(rgb)
         # HOG's window is 80x80: small images (CelebA 178x218) need one upsampling to find their faces.
         up = int(self.cfg["dlib_upsample"]) if max(img.shape[:2]) < self.cfg["dlib_upsample_below"] else 0
-        rects, scores, _ = self._det.run(img, up, float(self.cfg["dlib_adjust_threshold"]))
+        hog = self._hog()
+        rects, scores, _ = hog.run(img, up, float(self.cfg["dlib_adjust_threshold"]))
         retry = float(self.cfg["dlib_retry_threshold"])
         if not rects and retry < float(self.cfg["dlib_adjust_threshold"]):
             # A second, more permissive pass only when the first found nothing: on celeba-6k it recovers
             # most misses (tilted or occluded faces) without adding false positives to images with a face.
-            rects, scores, _ = self._det.run(img, up, retry)
+            rects, scores, _ = hog.run(img, up, retry)
         faces = []
         for r, s in zip(rects, scores, strict=True):
             shape = self._sp(img, r)
@@ -227,7 +276,10 @@ def _hub_dir(path: Path) -> Iterator[None]:
 @register_detector("face-alignment")
 class FaceAlignmentDetector:
     """S3FD boxes + 2DFAN4 heatmap landmarks: more accurate than dlib, slow on CPU (S3FD ~0.2 s at 178x218,
-    ~7 s at 1000x1000; FAN ~0.25-0.4 s per face). The first call in a process adds ~7 s of numba JIT."""
+    ~7 s at 1000x1000; FAN ~0.25-0.4 s per face). The first call in a process adds ~7 s of numba JIT.
+    Not thread-safe as far as we know: one thread per model (torch's own threads do the parallel work)."""
+
+    thread_safe = False
 
     @staticmethod
     def unavailable(cfg: dict) -> str | None:
@@ -242,6 +294,12 @@ class FaceAlignmentDetector:
             f"on a connected machine run `python -m pipeline.detectors prefetch --dest DIR`, copy DIR here "
             f"and set [detect] fa_weights_dir = DIR (or ${FA_WEIGHTS_ENV}=DIR)."
         )
+
+    @staticmethod
+    def describe(cfg: dict) -> str:
+        fan = FAN_FILE.removesuffix(".pth.tar")
+        s3fd = S3FD_FILE.removesuffix(".pth")
+        return f"face-alignment {metadata.version('face-alignment')} / {fan} + {s3fd}"
 
     def __init__(self, cfg: dict) -> None:
         import face_alignment
@@ -268,9 +326,7 @@ class FaceAlignmentDetector:
                 )
         except Exception as e:  # a partial download or a file from another model
             raise DetectorUnavailable(f"cannot load face-alignment weights from {where}: {e}") from e
-        fan = FAN_FILE.removesuffix(".pth.tar")
-        s3fd = S3FD_FILE.removesuffix(".pth")
-        self.version = f"face-alignment {metadata.version('face-alignment')} / {fan} + {s3fd}"
+        self.version = self.describe(cfg)
 
     def detect(self, rgb: np.ndarray, scale: float = 1.0) -> list[Face]:
         """Run S3FD first so small/extra faces are dropped before the costly FAN pass."""

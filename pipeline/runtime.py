@@ -65,6 +65,24 @@ def actor_pool(requested: int, actor_cpus: float, gpus: int) -> tuple[int, dict]
     return size, {"num_cpus": actor_cpus}
 
 
+def node_cpus() -> list[float]:
+    """CPUs of each alive node (an actor's threads must fit on one node, not on the cluster's sum)."""
+    import ray
+
+    return [float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")]
+
+
+def threaded_pool(requested: int, threads: int, cpus_per_thread: float, nodes: list[float]) -> tuple[int, int]:
+    """(actors, threads per actor) for a CPU stage whose actors run `threads` threads over one model.
+
+    Threads are capped by the largest node; by default there are as many actors as fit on the nodes, so
+    every CPU gets one thread (a 2-CPU machine: one actor, two threads)."""
+    biggest = max(nodes, default=1.0)
+    threads = max(1, min(threads, int(biggest / cpus_per_thread) or 1))
+    fit = sum(int(c // (threads * cpus_per_thread)) for c in nodes)
+    return requested or max(1, fit), threads
+
+
 def quiet_worker_logs() -> None:
     """Runs in every local Ray worker. Without the dashboard, Ray Train's placement-group cleaner cannot
     reach the state API and warns every few seconds; the cleanup it guards still happens at shutdown."""

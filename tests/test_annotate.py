@@ -95,3 +95,27 @@ def test_inline_and_ray_paths_write_identical_shards(tmp_path, cfg, ray_runtime)
     assert names == sorted(p.name for p in (tmp_path / "inline" / "faces").glob("*.parquet")) and names
     for n in names:
         assert (tmp_path / "inline" / "faces" / n).read_bytes() == (tmp_path / "ray" / "faces" / n).read_bytes(), n
+
+
+def test_threaded_actor_writes_the_same_shards(tmp_path, cfg, ray_runtime):
+    """Two detector threads sharing one model in one actor give the same bytes as the default pool."""
+    corpus = tmp_path / "corpus"
+    make_bad_corpus(corpus)
+    threaded = {**cfg, "annotate": {**cfg["annotate"], "threads_per_actor": 2, "batch_size": 2}}
+    annotate_to(str(corpus), str(tmp_path / "threaded"), threaded, "dlib", progress=False)
+    annotate_to(str(corpus), str(tmp_path / "plain"), cfg, "dlib", progress=False)
+    names = sorted(p.name for p in (tmp_path / "plain" / "faces").glob("*.parquet"))
+    assert names == sorted(p.name for p in (tmp_path / "threaded" / "faces").glob("*.parquet")) and names
+    for n in names:
+        assert (tmp_path / "plain" / "faces" / n).read_bytes() == (tmp_path / "threaded" / "faces" / n).read_bytes()
+
+
+def test_a_model_that_does_not_load_in_the_actors_fails_the_run_clearly(tmp_path, cfg, ray_runtime):
+    corpus = tmp_path / "corpus"
+    make_bad_corpus(corpus)
+    bad = tmp_path / "shape_predictor_68_face_landmarks.dat"
+    bad.write_bytes(b"not a model" * 100)  # present, so the driver's check passes; only loading fails
+    c = {**cfg, "detect": {**cfg["detect"], "dlib_predictor": str(bad)}}
+    with pytest.raises(RuntimeError, match="(?s)annotate actors died.*cannot load dlib landmark model"):
+        annotate_to(str(corpus), str(tmp_path / "out"), c, "dlib", progress=False)
+    assert not list((tmp_path / "out" / "faces").glob("_stats/*.json"))

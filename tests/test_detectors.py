@@ -205,3 +205,35 @@ def test_fa_corrupt_weights_are_unavailable(torch_home, tmp_path):
     (ckpt / FAN_FILE).write_bytes(b"not a checkpoint")
     with pytest.raises(DetectorUnavailable, match="cannot load face-alignment weights"):
         create_detector("face-alignment", {"fa_weights_dir": str(tmp_path / "bad")})
+
+
+def test_dlib_detector_is_thread_safe(dlib_det):
+    """dlib releases the GIL, so threads share one detector; its HOG scanner keeps per-image state, and a
+    shared one returns other images' boxes under threads. Results must not depend on threading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = [face_photo(), many_faces_photo(2, 2), no_face_photo()]
+    images = [np.roll(base[i % 3], 7 * i, axis=1) for i in range(36)]
+
+    def key(img: np.ndarray) -> list:
+        return [(f.bbox.tobytes(), f.score, f.landmarks.tobytes()) for f in dlib_det.detect(img)]
+
+    serial = [key(img) for img in images]
+    assert any(serial) and not all(serial)
+    for _ in range(2):
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(key, images)) == serial
+
+
+def test_describe_detector_needs_no_model_and_matches_the_loaded_one(dlib_det, tmp_path):
+    assert detectors.describe_detector("dlib") == dlib_det.version
+    assert detectors.detector_thread_safe("dlib") and not detectors.detector_thread_safe("face-alignment")
+    with pytest.raises(DetectorUnavailable, match="nope.dat"):
+        detectors.describe_detector("dlib", {"dlib_predictor": str(tmp_path / "nope.dat")})
+
+
+def test_a_corrupt_dlib_model_is_a_clear_error(tmp_path):
+    bad = tmp_path / "shape_predictor_68_face_landmarks.dat"
+    bad.write_bytes(b"not a model" * 100)
+    with pytest.raises(DetectorUnavailable, match="cannot load dlib landmark model"):
+        create_detector("dlib", {"dlib_predictor": str(bad)})
