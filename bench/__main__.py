@@ -129,6 +129,8 @@ def format_table(f: dict) -> str:
             op, t = target
             ok = v >= t if op == ">=" else v <= t
             lines.append(f"{key:<24} {v:>10.2f}  {op + str(t):>8}  {'met' if ok else 'MISSED'}")
+    if f.get("quick"):
+        lines.append("quick run: corpora too small for start-up costs to amortize; targets are judged on the full run")
     return "\n".join(lines)
 
 

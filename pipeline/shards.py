@@ -173,18 +173,24 @@ def write_stream(
     """Drain a stream of row batches into shards: each shard is written (atomically, marker last) the moment
     its last unit arrives. Raises if the stream ends with a shard incomplete.
 
-    Returns shards written and when the first batch arrived (start-up cost, e.g. of an actor pool)."""
+    Returns shards written, when the first batch arrived (start-up cost, e.g. of an actor pool) and the
+    steady rate: units/s between the arrival of the first quarter and of the first three quarters of the
+    units. Work in flight at each mark is partly done, by about as much at both, so the slope is unbiased
+    where "units after the first batch / time after it" would credit the other workers' first batches."""
     import time
 
     from tqdm.auto import tqdm
 
     written, t0, first = 0, time.perf_counter(), None
     total = sum(assembler.expected.values())
+    arrived, marks = 0, []
     with tqdm(total=total, desc=name, unit="img" if name == "faces" else "face", disable=not progress) as bar:
         for batch in batches:
             units = assembler.count(batch)
             if first is None:
                 first = {"first_batch_s": round(time.perf_counter() - t0, 3), "first_batch_units": units}
+            arrived += units
+            marks.append((time.perf_counter() - t0, arrived))
             bar.update(units)
             for s, table in assembler.add(batch):
                 table = table.drop_columns(list(drop)) if drop else table
@@ -195,4 +201,13 @@ def write_stream(
     missing = assembler.missing()
     if missing:
         raise RuntimeError(f"{name}: shards {missing} are missing rows; none of them was marked done")
-    return {"shards_written": written, **(first or {})}
+    return {"shards_written": written, **(first or {}), **_steady_rate(marks, total)}
+
+
+def _steady_rate(marks: list[tuple[float, int]], total: int) -> dict:
+    """Units/s between the first marks at or past 25 % and 75 % of `total` ({} when too few batches)."""
+    q1 = next((m for m in marks if m[1] >= 0.25 * total), None)
+    q3 = next((m for m in marks if m[1] >= 0.75 * total), None)
+    if q1 is None or q3 is None or q3[0] <= q1[0]:
+        return {}
+    return {"steady_units_per_s": round((q3[1] - q1[1]) / (q3[0] - q1[0]), 2)}

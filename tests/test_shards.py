@@ -54,3 +54,11 @@ def test_polars_reads_arrays_without_casts(tmp_path):
     assert df.schema["landmarks"] == pl.Array(pl.Float32, 136)
     assert df.schema["bbox"] == pl.Array(pl.Float32, 4)
     assert df.height == 3
+
+
+def test_steady_rate_is_the_slope_between_the_quarter_marks():
+    from pipeline.shards import _steady_rate
+
+    marks = [(1.0, 10), (2.0, 30), (3.0, 50), (4.0, 80), (5.0, 100)]
+    assert _steady_rate(marks, 100) == {"steady_units_per_s": 25.0}  # (80 - 30) / (4 - 2)
+    assert _steady_rate([(1.0, 100)], 100) == {}  # one batch: no slope
