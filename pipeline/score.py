@@ -139,7 +139,7 @@ def _ray_batches(faces: ShardStore, files: list[str], model_path: str, cfg: dict
         filesystem=_arrow_fs(faces),
         columns=FACES_COLUMNS,
         file_extensions=None,
-        ray_remote_args={"num_cpus": 0.25},
+        num_cpus=0.25,
     )
     ds = ds.map_batches(
         ScoreActor,
