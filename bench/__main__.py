@@ -33,8 +33,9 @@ TARGETS = {  # figure -> (comparison, target); None = reported only
 
 
 def _celeba_images() -> Path | None:
-    shared = Path(os.environ.get("MGMTN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    p = shared / "data" / "celeba-6k" / "img_align_celeba"
+    from bench.shared import celeba6k
+
+    p = celeba6k() / "img_align_celeba"
     return p if p.is_dir() else None
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from bench.shared import celeba6k
 from conf import load_config
 from mgmtn.checkpoint import load_checkpoint
 from mgmtn.metrics import majority_baseline
@@ -24,13 +24,9 @@ from pipeline.runtime import init_ray
 from pipeline.training import run_training
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("MGMTN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=str(shared_dir() / "data" / "celeba-6k"))
+    p.add_argument("--data", default=str(celeba6k()))
     p.add_argument("--epochs", type=int, help="epochs per variant (default: the release budget in conf)")
     p.add_argument("--out", default="out/bench-accuracy")
     p.add_argument("--variants", default="predicted,off", help="comma-separated [model] masks modes")

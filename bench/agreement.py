@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from bench.accuracy import shared_dir
+from bench.shared import celeba6k
 from mgmtn.attributes import ATTRIBUTE_COLUMNS
 from mgmtn.metrics import summarize
 from pipeline.celeba import SPLITS, images_url, read_labels
@@ -21,7 +21,7 @@ from pipeline.celeba import SPLITS, images_url, read_labels
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.agreement")
-    p.add_argument("--data", default=str(shared_dir() / "data" / "celeba-6k"))
+    p.add_argument("--data", default=str(celeba6k()))
     p.add_argument("--model", default=None)
     p.add_argument("--out", default="out/agreement")
     p.add_argument("--split", default="val", choices=list(SPLITS))

@@ -7,7 +7,6 @@ on N images against N/10, to show the run streams instead of materialising the c
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,8 +15,7 @@ import numpy as np
 from PIL import Image
 
 from bench.rss import run_with_peak_memory
-
-REPO = Path(__file__).resolve().parents[1]
+from bench.stages import REPO, annotate_corpus_cmd, subprocess_env
 
 
 def tiny_corpus(dest: Path, n: int) -> Path:
@@ -36,13 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", type=int, default=20000)
     a = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="mgmtn-mem-"))
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     corpus = tiny_corpus(work / "corpus", a.images)
     rows = []
     for n in (a.images // 10, a.images):
-        cmd = [sys.executable, "-m", "flows.annotate_corpus", "--corpus", str(corpus), "--out", str(work / f"out-{n}"),
-               "--detector", "dlib", "--limit", str(n), "--no-progress"]  # fmt: skip
-        rc, peak, wall = run_with_peak_memory(cmd, env=env, cwd=str(REPO))
+        cmd = annotate_corpus_cmd(corpus, work / f"out-{n}", "dlib") + ["--limit", str(n)]
+        rc, peak, wall = run_with_peak_memory(cmd, env=subprocess_env(), cwd=str(REPO))
         if rc != 0:
             print(f"run on {n} images failed with exit {rc}", file=sys.stderr)
             return 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import statistics
@@ -16,17 +15,25 @@ from PIL import Image
 
 from mgmtn.align import align_face
 from mgmtn.masks import pack_masks
-from pipeline.annotate import annotate_to, encode_crop
+from pipeline.annotate import annotate_to
+from pipeline.crops import decode_crops, encode_crop
 from pipeline.decode import decode_image
 from pipeline.detectors import create_detector
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def annotate_corpus_cmd(corpus: Path, out: Path, detector: str, model_path: Path) -> list[str]:
-    """The `annotate-corpus` command line a user would type, as the benchmarks run it."""
-    return [sys.executable, "-m", "flows.annotate_corpus", "--corpus", str(corpus), "--out", str(out),
-            "--detector", detector, "--model", str(model_path), "--no-progress"]  # fmt: skip
+def subprocess_env() -> dict[str, str]:
+    """The environment benchmarked commands run in (no Prefect analytics: nothing leaves the machine)."""
+    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def annotate_corpus_cmd(corpus: Path, out: Path, detector: str, model_path: Path | None = None) -> list[str]:
+    """The `annotate-corpus` command line a user would type, as the benchmarks run it (released model by
+    default)."""
+    cmd = [sys.executable, "-m", "flows.annotate_corpus", "--corpus", str(corpus), "--out", str(out),
+           "--detector", detector, "--no-progress"]  # fmt: skip
+    return cmd + (["--model", str(model_path)] if model_path else [])
 
 
 def timed(fn, repeats: int) -> tuple[float, list[float]]:
@@ -145,12 +152,7 @@ def score_figures(faces_glob: str, model_path: Path, batch_size: int, repeats: i
         crops = batch["crop"]
         with torch.inference_mode():
             for s in range(0, batch.num_rows, batch_size):
-                arr = np.stack(
-                    [
-                        np.asarray(Image.open(io.BytesIO(crops[i].as_py())).convert("RGB"))
-                        for i in range(s, min(s + batch_size, batch.num_rows))
-                    ]
-                )
+                arr = decode_crops([crops[i].as_py() for i in range(s, min(s + batch_size, batch.num_rows))])
                 if len(arr) < batch_size:  # the same padded batches the score stage runs
                     arr = np.concatenate([arr, np.zeros((batch_size - len(arr), *arr.shape[1:]), arr.dtype)])
                 x, _ = prepare_batch(torch.from_numpy(arr), None, "cpu")
@@ -183,12 +185,11 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
             shutil.copyfile(p, small / p.name)
     out = work / "flow-out"
     shutil.rmtree(out, ignore_errors=True)
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     t0 = time.perf_counter()
     subprocess.run(
         annotate_corpus_cmd(small, out, detector, model_path),
         cwd=REPO,
-        env=env,
+        env=subprocess_env(),
         check=True,
         capture_output=True,
     )
@@ -208,7 +209,6 @@ def flow_overhead(corpus: Path, model_path: Path, cfg: dict, detector: str, work
 def rss_figures(corpus_small: Path, corpus_big: Path, model_path: Path, detector: str, work: Path) -> dict:
     from bench.rss import run_with_peak_memory
 
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     peaks = {}
     for name, corpus in (("small", corpus_small), ("big", corpus_big)):
         out = work / f"rss-{name}"
@@ -219,7 +219,7 @@ def rss_figures(corpus_small: Path, corpus_big: Path, model_path: Path, detector
         cmd += ["--set", "annotate.inline_max_images=0", "--set", "score.inline_max_rows=0"]
         rc, peak, wall = run_with_peak_memory(
             cmd,
-            env=env,
+            env=subprocess_env(),
             cwd=str(REPO),
         )
         if rc != 0:

@@ -12,6 +12,7 @@ import argparse
 import posixpath
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,20 @@ def score_task(out: str, model: str, cfg: dict, progress: bool) -> dict:
     return run_score(out, model, cfg, progress)
 
 
+def _glob(out: str, table: str) -> str:
+    return posixpath.join(out.rstrip("/"), table, "*.parquet")
+
+
 @task(name="report")
-def report_task(out: str, faces_glob: str, scored: bool, cfg: dict) -> list[str]:
+def report_task(out: str, scored: bool, cfg: dict) -> list[str]:
     """Overlays and a contact sheet on local outputs (pictures are for people at this machine)."""
     if "://" in out:
         return []
     pics = Path(out) / "pictures"
+    faces_glob = _glob(out, "faces")
     paths = write_overlays(faces_glob, pics, 4, cfg["align"]["mask_size"])
     if scored:
-        attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
+        attrs_glob = _glob(out, "attributes")
         paths.append(
             contact_sheet(faces_glob, attrs_glob, pics / "contact-sheet.png", threshold=cfg["score"]["threshold"])
         )
@@ -90,23 +96,22 @@ def annotate_corpus(
 
         init_ray(ray_address)
     stage_seconds: dict[str, float] = {}
-    with OutputLock(out):
+
+    def timed(stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         t = time.perf_counter()
-        ann = annotate_task(corpus, out, cfg, detector, limit, progress)
-        stage_seconds["annotate"] = time.perf_counter() - t
-        faces_glob = posixpath.join(out.rstrip("/"), "faces", "*.parquet")
+        value = fn(*args)
+        stage_seconds[stage] = time.perf_counter() - t
+        return value
+
+    with OutputLock(out):
+        ann = timed("annotate", annotate_task, corpus, out, cfg, detector, limit, progress)
         model_path = model or _released_model(logger)
         prev: dict[str, float] = {}
         scored: dict = {}
         if model_path:
-            t = time.perf_counter()
-            scored = score_task(out, str(model_path), cfg, progress)
-            stage_seconds["score"] = time.perf_counter() - t
-            attrs_glob = posixpath.join(out.rstrip("/"), "attributes", "*.parquet")
-            prev = prevalence(attrs_glob, cfg["score"]["threshold"])
-        t = time.perf_counter()
-        pictures = report_task(out, faces_glob, bool(model_path), cfg)
-        stage_seconds["report"] = time.perf_counter() - t
+            scored = timed("score", score_task, out, str(model_path), cfg, progress)
+            prev = prevalence(_glob(out, "attributes"), cfg["score"]["threshold"])
+        pictures = timed("report", report_task, out, bool(model_path), cfg)
         summary = {
             "corpus": corpus,
             "out": out,

@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from conf import load_config
 from flows.cli import run_flow
 from mgmtn.checkpoint import load_checkpoint
-from mgmtn.metrics import majority_baseline
+from mgmtn.metrics import headline, majority_baseline
 from pipeline.celeba import SPLITS
 from pipeline.datasets import annotate_celeba, load_celeba_faces
 from pipeline.evaluation import evaluate, plot_per_attribute, write_metrics
@@ -67,10 +67,7 @@ def evaluate_model(
         "data": data,
     }
     if base:
-        extra["majority_baseline"] = {
-            "mean_accuracy": base["mean_accuracy"],
-            "mean_balanced_accuracy": base["mean_balanced_accuracy"],
-        }
+        extra["majority_baseline"] = headline(base)
     write_metrics(out_dir, metrics, **extra)
     plot_per_attribute(
         metrics, out_dir / "per_attribute.png", f"{Path(model).name} on {split} ({len(sub)} faces)", base
@@ -81,11 +78,7 @@ def evaluate_model(
     )
     print(line)
     logger.info("wrote %s", out_dir / "metrics.json")
-    return {
-        **extra,
-        "mean_accuracy": metrics["mean_accuracy"],
-        "mean_balanced_accuracy": metrics["mean_balanced_accuracy"],
-    }
+    return {**extra, **headline(metrics)}
 
 
 def main(argv: list[str] | None = None) -> int:

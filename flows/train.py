@@ -23,7 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 from conf import load_config
 from flows.cli import run_flow
 from mgmtn.checkpoint import load_checkpoint
-from mgmtn.metrics import majority_baseline
+from mgmtn.metrics import headline, majority_baseline
 from pipeline.datasets import annotate_celeba, load_celeba_faces, training_arrays
 from pipeline.evaluation import evaluate, plot_history, plot_per_attribute, write_metrics
 from pipeline.runtime import init_ray
@@ -83,14 +83,10 @@ def train(
             m = evaluate(model, meta, splits[name])
             base = majority_baseline(splits["train"].labels, splits[name].labels)
             report[name] = {
-                "mean_accuracy": m["mean_accuracy"],
-                "mean_balanced_accuracy": m["mean_balanced_accuracy"],
+                **headline(m),
                 "images": len(splits[name]),
                 "per_attribute": m["per_attribute"],
-                "majority_baseline": {
-                    "mean_accuracy": base["mean_accuracy"],
-                    "mean_balanced_accuracy": base["mean_balanced_accuracy"],
-                },
+                "majority_baseline": headline(base),
             }
             plot_per_attribute(
                 m, out_dir / f"per_attribute_{name}.png", f"MGMTN on {name} ({len(splits[name])} faces)", base

@@ -78,6 +78,11 @@ def summarize(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5, nam
     }
 
 
+def headline(metrics: dict) -> dict[str, float]:
+    """The two figures a `summarize` result is reported by: mean accuracy and mean balanced accuracy."""
+    return {k: metrics[k] for k in ("mean_accuracy", "mean_balanced_accuracy")}
+
+
 def majority_baseline(train_labels: np.ndarray, eval_labels: np.ndarray, names: Sequence[str] = ATTRIBUTES) -> dict:
     """Score the constant predictor that answers each attribute's majority class on the training labels.
 

@@ -7,7 +7,6 @@ images are back. Every image yields at least one row: failures are rows with a s
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections import Counter
@@ -17,10 +16,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from PIL import Image
 
 from mgmtn.align import align_face
 from mgmtn.masks import pack_masks
+from pipeline.crops import encode_crop
 from pipeline.decode import ImageError, decode_image
 from pipeline.detectors import create_detector
 from pipeline.shards import FACES_SCHEMA, ShardAssembler, ShardStore, write_stream
@@ -29,15 +28,6 @@ from pipeline.sources import Corpus, SourceError, open_corpus, read_image_bytes
 log = logging.getLogger(__name__)
 
 ROW_SCHEMA = FACES_SCHEMA.append(pa.field("idx", pa.int64()))  # idx orders rows; dropped before writing
-
-
-def encode_crop(crop: np.ndarray, fmt: str, quality: int) -> bytes:
-    buf = io.BytesIO()
-    if fmt == "png":
-        Image.fromarray(crop).save(buf, format="PNG", optimize=False)
-    else:
-        Image.fromarray(crop).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def _failed_row(base: dict, status: str, error: str, width: int = 0, height: int = 0) -> dict:
@@ -94,6 +84,16 @@ def annotate_image(corpus: Corpus, rel: str, idx: int, shard: int, detector: Any
     return rows
 
 
+def annotate_batch(corpus: Corpus, batch: pa.Table, detector: Any, cfg: dict) -> pa.Table:
+    """Faces rows for a slice of the manifest (columns idx, image_id, shard): the unit of work of both engines."""
+    rows: list[dict] = []
+    for idx, rel, shard in zip(
+        batch["idx"].to_pylist(), batch["image_id"].to_pylist(), batch["shard"].to_pylist(), strict=True
+    ):
+        rows.extend(annotate_image(corpus, rel, idx, shard, detector, cfg))
+    return rows_to_table(rows)
+
+
 def rows_to_table(rows: list[dict]) -> pa.Table:
     cols = {f.name: [r.get(f.name) for r in rows] for f in ROW_SCHEMA}
     for name in ("bbox", "landmarks"):
@@ -115,12 +115,7 @@ class AnnotateActor:
         self.cfg = cfg
 
     def annotate(self, batch: pa.Table) -> pa.Table:
-        rows: list[dict] = []
-        for idx, rel, shard in zip(
-            batch["idx"].to_pylist(), batch["image_id"].to_pylist(), batch["shard"].to_pylist(), strict=True
-        ):
-            rows.extend(annotate_image(self.corpus, rel, idx, shard, self.detector, self.cfg))
-        return rows_to_table(rows)
+        return annotate_batch(self.corpus, batch, self.detector, self.cfg)
 
 
 def images_in(table: pa.Table) -> int:
@@ -140,19 +135,13 @@ def shard_stats(table: pa.Table, expected_images: int) -> dict:
     }
 
 
-def _inline_batches(pending: pa.Table, corpus_url: str, detector: Any, cfg: dict) -> Iterator[pa.Table]:
+def _inline_batches(blocks: list[pa.Table], corpus_url: str, detector: Any, cfg: dict) -> Iterator[pa.Table]:
     corpus = open_corpus(corpus_url)
-    bs = cfg["annotate"]["batch_size"]
-    for i in range(0, pending.num_rows, bs):
-        part = pending.slice(i, bs)
-        rows: list[dict] = []
-        for idx, rel, shard in zip(part["idx"].to_pylist(), part["image_id"].to_pylist(),
-                                   part["shard"].to_pylist(), strict=True):  # fmt: skip
-            rows.extend(annotate_image(corpus, rel, idx, shard, detector, cfg))
-        yield rows_to_table(rows)
+    for block in blocks:
+        yield annotate_batch(corpus, block, detector, cfg)
 
 
-def _ray_batches(pending: pa.Table, corpus_url: str, detector_name: str, cfg: dict) -> Iterator[pa.Table]:
+def _ray_batches(blocks: list[pa.Table], corpus_url: str, detector_name: str, cfg: dict) -> Iterator[pa.Table]:
     """Stream faces rows from a pool of Ray actors. A killed actor is restarted and its in-flight batches are
     retried, so no row is lost.
 
@@ -181,14 +170,12 @@ def _ray_batches(pending: pa.Table, corpus_url: str, detector_name: str, cfg: di
         wanted = ann["threads_per_actor"] if detector_thread_safe(detector_name) else 1
         size, threads = threaded_pool(ann["actors"], wanted, per_thread, node_cpus())
         resources = {"num_cpus": threads * per_thread}
-    bs = ann["batch_size"]
-    blocks = [pending.slice(i, bs) for i in range(0, pending.num_rows, bs)]
     remote_cls = ray.remote(AnnotateActor).options(
         max_restarts=3, max_task_retries=3, max_concurrency=threads, **resources
     )
     torch_threads = max(1, int(per_thread))  # face-alignment only; Ray sets OMP_NUM_THREADS=1 in workers
     actors = [remote_cls.remote(corpus_url, detector_name, cfg, torch_threads) for _ in range(min(size, len(blocks)))]
-    log.info("annotate: %d actor(s) x %d thread(s), %d batches of %d images", len(actors), threads, len(blocks), bs)
+    log.info("annotate: %d actor(s) x %d thread(s), %d batches", len(actors), threads, len(blocks))
     try:
         # One batch queued per actor beyond its running ones, so no thread waits for a driver round trip.
         yield from stream_through_actors(actors, "annotate", blocks, depth=threads + 1)
@@ -232,22 +219,21 @@ def run_annotate(
         return result
 
     ann = cfg["annotate"]
+    bs = ann["batch_size"]
+    blocks = [pending.slice(i, bs) for i in range(0, pending.num_rows, bs)]
     if pending.num_rows <= ann["inline_max_images"]:
         # A handful of images: starting Ray and an actor pool would cost more than the work itself.
-        batches = _inline_batches(pending, corpus_url, detector or create_detector(detector_name, cfg["detect"]), cfg)
+        batches = _inline_batches(blocks, corpus_url, detector or create_detector(detector_name, cfg["detect"]), cfg)
         result["engine"] = "inline"
     else:
-        batches = _ray_batches(pending, corpus_url, detector_name, cfg)
+        batches = _ray_batches(blocks, corpus_url, detector_name, cfg)
         result["engine"] = "ray"
-    t0 = time.perf_counter()
     asm = ShardAssembler(expected, count=images_in, sort_keys=["idx", "face_idx"])
 
     def stats(s: int, table: pa.Table) -> dict:
         return {**shard_stats(table, expected[s]), "detector": detector_name}
 
-    result |= write_stream(batches, store, asm, stats, metadata, "faces", progress, drop=("idx",))
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    return result
+    return result | write_stream(batches, store, asm, stats, metadata, "faces", progress, drop=("idx",))
 
 
 def faces_metadata(cfg: dict, detector: str, detector_version: str) -> dict[str, str]:

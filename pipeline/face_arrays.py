@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from PIL import Image
 
 from mgmtn.masks import unpack_masks
 from pipeline.celeba import CelebaLabels
+from pipeline.crops import decode_crops
 
 
 @dataclass
@@ -31,10 +30,6 @@ class FaceSet:
             self.masks[idx],
             None if self.labels is None else self.labels[idx],
         )
-
-
-def decode_crops(blobs: list[bytes]) -> np.ndarray:
-    return np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
 
 
 def mask_size_of(faces_glob: str) -> int:

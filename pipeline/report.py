@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw
 
 from mgmtn.attributes import ATTRIBUTE_COLUMNS
 from mgmtn.masks import unpack_masks
 from mgmtn.overlay import save_overlay
-
-
-def _crop(blob: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))
+from pipeline.crops import decode_crop
 
 
 def write_overlays(faces_glob: str, out_dir: Path, n: int = 4, mask_size: int = 28) -> list[Path]:
@@ -29,7 +24,7 @@ def write_overlays(faces_glob: str, out_dir: Path, n: int = 4, mask_size: int = 
     )
     paths = []
     for i, row in enumerate(df.iter_rows(named=True)):
-        crop = _crop(row["crop"])
+        crop = decode_crop(row["crop"])
         p = out_dir / f"overlay-{i:02d}.png"
         paths.append(save_overlay(p, crop, unpack_masks(row["masks"], mask_size)))
     return paths
@@ -49,7 +44,7 @@ def contact_sheet(
     draw = ImageDraw.Draw(sheet)
     for k, row in enumerate(df.iter_rows(named=True)):
         x, y = (k % cols) * cell, (k // cols) * (cell + cap)
-        sheet.paste(Image.fromarray(_crop(row["crop"])).resize((cell, cell)), (x, y))
+        sheet.paste(Image.fromarray(decode_crop(row["crop"])).resize((cell, cell)), (x, y))
         probs = sorted(
             ((row[c], c) for c in ATTRIBUTE_COLUMNS if row[c] is not None and row[c] >= threshold), reverse=True
         )[:top]

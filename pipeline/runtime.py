@@ -76,7 +76,7 @@ def threaded_pool(requested: int, threads: int, cpus_per_thread: float, nodes: l
     """(actors, threads per actor) for a CPU stage whose actors run `threads` threads over one model.
 
     Threads are capped by the largest node; by default there are as many actors as fit on the nodes, so
-    every CPU gets one thread (a 2-CPU machine: one actor, two threads)."""
+    every CPU gets one thread (asking for 4 threads on a 2-CPU machine gives one actor of two)."""
     biggest = max(nodes, default=1.0)
     threads = max(1, min(threads, int(biggest / cpus_per_thread) or 1))
     fit = sum(int(c // (threads * cpus_per_thread)) for c in nodes)

@@ -8,11 +8,9 @@ tables always have the same rows.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from PIL import Image
 
 from mgmtn.attributes import ATTRIBUTE_COLUMNS, ATTRIBUTES, GROUP_ATTRIBUTES
+from pipeline.crops import decode_crops
 from pipeline.shards import ATTRIBUTES_SCHEMA, ShardAssembler, ShardStore, write_stream
 
 log = logging.getLogger(__name__)
@@ -51,7 +49,7 @@ def score_table(batch: pa.Table, model, model_id: str, batch_size: int, device: 
     with torch.inference_mode():
         for s in range(0, len(idx), batch_size):
             rows = idx[s : s + batch_size]
-            arr = np.stack([np.asarray(Image.open(io.BytesIO(crops[int(i)].as_py())).convert("RGB")) for i in rows])
+            arr = decode_crops([crops[int(i)].as_py() for i in rows])
             # Always the same batch shape: CPU kernels pick their blocking by shape, so a face scored in a
             # short batch could differ in the last bit from the same face in a full one. Padding makes a
             # resumed run's probabilities identical to an uninterrupted run's.
@@ -190,7 +188,6 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
     else:
         batches = _ray_batches(faces, files, model_path, cfg)
         result["engine"] = "ray"
-    t0 = time.perf_counter()
     asm = ShardAssembler(expected, count=_rows, sort_keys=["image_id", "face_idx"])
 
     def stats(s: int, table: pa.Table) -> dict:
@@ -201,9 +198,7 @@ def run_score(out: str, model_path: str, cfg: dict, progress: bool = True) -> di
             "model": model_id,
         }
 
-    result |= write_stream(batches, attrs, asm, stats, metadata, "attributes", progress)
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    return result
+    return result | write_stream(batches, attrs, asm, stats, metadata, "attributes", progress)
 
 
 def _arrow_fs(store: ShardStore):

@@ -145,6 +145,11 @@ class ShardAssembler:
         self.parts: dict[int, list[pa.Table]] = defaultdict(list)
         self.seen: Counter = Counter()
 
+    @property
+    def arrived(self) -> int:
+        """Units received so far, over all shards."""
+        return self.seen.total()
+
     def add(self, batch: pa.Table) -> list[tuple[int, pa.Table]]:
         ready = []
         shards = batch["shard"]
@@ -173,35 +178,36 @@ def write_stream(
     """Drain a stream of row batches into shards: each shard is written (atomically, marker last) the moment
     its last unit arrives. Raises if the stream ends with a shard incomplete.
 
-    Returns shards written, when the first batch arrived (start-up cost, e.g. of an actor pool) and the
-    steady rate: units/s between the arrival of the first quarter and of the first three quarters of the
-    units. Work in flight at each mark is partly done, by about as much at both, so the slope is unbiased
-    where "units after the first batch / time after it" would credit the other workers' first batches."""
+    Returns shards written, seconds, when the first batch arrived (start-up cost, e.g. of an actor pool) and
+    the steady rate: units/s between the arrival of the first quarter and of the first three quarters of
+    the units. Work in flight at each mark is partly done, by about as much at both, so the slope is
+    unbiased where "units after the first batch / time after it" would credit the other workers' first
+    batches."""
     import time
 
     from tqdm.auto import tqdm
 
-    written, t0, first = 0, time.perf_counter(), None
+    written, t0 = 0, time.perf_counter()
     total = sum(assembler.expected.values())
-    arrived, marks = 0, []
+    marks: list[tuple[float, int]] = []  # (seconds since start, units arrived) after each batch
     with tqdm(total=total, desc=name, unit="img" if name == "faces" else "face", disable=not progress) as bar:
         for batch in batches:
-            units = assembler.count(batch)
-            if first is None:
-                first = {"first_batch_s": round(time.perf_counter() - t0, 3), "first_batch_units": units}
-            arrived += units
-            marks.append((time.perf_counter() - t0, arrived))
-            bar.update(units)
+            at = time.perf_counter() - t0  # arrival, before this batch's shard writes
             for s, table in assembler.add(batch):
                 table = table.drop_columns(list(drop)) if drop else table
                 stats = make_stats(s, table)
                 store.write(s, table, stats, metadata)
                 written += 1
-                log.info("%s shard %05d written: %s", name, s, {k: v for k, v in stats.items() if k != "detector"})
+                log.info("%s shard %05d written: %s", name, s, stats)
+            bar.update(assembler.arrived - (marks[-1][1] if marks else 0))
+            marks.append((at, assembler.arrived))
     missing = assembler.missing()
     if missing:
         raise RuntimeError(f"{name}: shards {missing} are missing rows; none of them was marked done")
-    return {"shards_written": written, **(first or {}), **_steady_rate(marks, total)}
+    result = {"shards_written": written, "seconds": round(time.perf_counter() - t0, 2)}
+    if marks:
+        result |= {"first_batch_s": round(marks[0][0], 3), "first_batch_units": marks[0][1]}
+    return result | _steady_rate(marks, total)
 
 
 def _steady_rate(marks: list[tuple[float, int]], total: int) -> dict:
